@@ -1,0 +1,55 @@
+# Hearth: `make run` to try it, `make test` to check it. See README.md.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+# Local development: DEBUG on unless the environment says otherwise.
+export DEBUG ?= 1
+
+.PHONY: run venv migrate demo test test-fast lint format e2e bench bench-room clean
+
+$(BIN)/.installed: requirements.txt requirements-dev.txt
+	@command -v $(PYTHON) >/dev/null || { echo "Hearth needs $(PYTHON) (Python 3.11)"; exit 1; }
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+venv: $(BIN)/.installed
+
+migrate: venv
+	$(PY) manage.py migrate --noinput
+
+demo: migrate
+	$(PY) manage.py seed_demo
+
+## run: set everything up and start the ASGI server, a Celery worker and beat
+run: demo
+	@bash scripts/run-all.sh
+
+## test: lint, then the whole suite (unit, realtime, processes, browser)
+test: lint
+	$(BIN)/pytest
+
+test-fast: venv
+	$(BIN)/pytest -m "not e2e and not processes"
+
+e2e: venv
+	$(BIN)/pytest -m e2e
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy .
+	$(PY) manage.py makemigrations --check --dry-run >/dev/null || { echo "Model changes without a migration: run manage.py makemigrations"; exit 1; }
+
+format: venv
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: venv
+	@for script in bench/*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
+
+clean:
+	rm -rf var/ .pytest_cache .mypy_cache .ruff_cache

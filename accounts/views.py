@@ -1,0 +1,112 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth import login
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse_lazy
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_http_methods
+
+from accounts.actions import do_sign_up, do_update_preferences
+from accounts.forms import LoginForm, PreferencesForm, QueuedPasswordResetForm, SignupForm
+from accounts.models import User
+from lib import ratelimit
+
+SIGNUPS_PER_HOUR_PER_ADDRESS = 20
+
+
+@require_http_methods(["GET", "POST"])
+def signup(request: HttpRequest) -> HttpResponse:
+    if request.user.is_authenticated:
+        return redirect("home")
+    form = SignupForm(request.POST or None)
+    if request.method == "POST":
+        address = request.META.get("REMOTE_ADDR", "")
+        if not ratelimit.allow(f"signup:{address}", SIGNUPS_PER_HOUR_PER_ADDRESS, 3600):
+            messages.error(request, _("Too many sign-ups from this connection. Please try again in an hour."))
+            return render(request, "accounts/signup.html", {"form": form}, status=429)
+        if form.is_valid():
+            user = do_sign_up(
+                email=form.cleaned_data["email"],
+                password=form.cleaned_data["password1"],
+                timezone=form.cleaned_data["timezone"],
+            )
+            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            # Safer on a shared device: logged out when the browser closes.
+            request.session.set_expiry(0)
+            messages.success(request, _("Welcome to Hearth. Your account is ready."))
+            return redirect("home")
+    return render(request, "accounts/signup.html", {"form": form}, status=400 if form.errors else 200)
+
+
+class LoginView(auth_views.LoginView):
+    form_class = LoginForm
+    template_name = "accounts/login.html"
+    redirect_authenticated_user = True
+
+    def form_valid(self, form: LoginForm) -> HttpResponse:  # type: ignore[override]
+        response = super().form_valid(form)
+        if not form.cleaned_data.get("remember"):
+            self.request.session.set_expiry(0)
+        return response
+
+    def form_invalid(self, form: LoginForm) -> HttpResponse:  # type: ignore[override]
+        response = super().form_invalid(form)
+        response.status_code = 400
+        return response
+
+
+def locked_out(
+    request: HttpRequest, credentials: dict[str, Any] | None = None, *args: Any, **kwargs: Any
+) -> HttpResponse:
+    """What axes shows after too many failed logins for one email from one address."""
+    from django.conf import settings
+
+    minutes = int(settings.AXES_COOLOFF_TIME.total_seconds() // 60)
+    return render(request, "accounts/locked_out.html", {"minutes": minutes}, status=429)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def preferences(request: HttpRequest) -> HttpResponse:
+    user: User = request.user  # type: ignore[assignment]
+    form = PreferencesForm(request.POST or None, instance=user)
+    if request.method == "POST":
+        if form.is_valid():
+            do_update_preferences(
+                user,
+                timezone=form.cleaned_data["timezone"],
+                language=form.cleaned_data["language"],
+                discreet_notifications=form.cleaned_data["discreet_notifications"],
+            )
+            messages.success(request, _("Your settings are saved."))
+            return redirect("accounts:settings")
+        user.refresh_from_db()
+    return render(request, "accounts/settings.html", {"form": form}, status=400 if form.errors else 200)
+
+
+class PasswordChangeView(auth_views.PasswordChangeView):
+    template_name = "accounts/password_change.html"
+    success_url = reverse_lazy("accounts:settings")
+
+    def form_valid(self, form: Any) -> HttpResponse:
+        response = super().form_valid(form)
+        messages.success(self.request, gettext_lazy("Your password is changed. Other devices were logged out."))
+        return response
+
+
+class PasswordResetView(auth_views.PasswordResetView):
+    form_class = QueuedPasswordResetForm
+    template_name = "accounts/password_reset.html"
+    success_url = reverse_lazy("accounts:password_reset_done")
+
+
+class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
+    template_name = "accounts/password_reset_confirm.html"
+    success_url = reverse_lazy("accounts:password_reset_complete")

@@ -1,0 +1,17 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from lib import views as lib_views
+
+admin.site.site_header = "Hearth administration"
+admin.site.site_title = "Hearth admin"
+
+urlpatterns = [
+    path("", lib_views.home, name="home"),
+    path("help/", lib_views.get_help, name="help"),
+    path("healthz", lib_views.healthz, name="healthz"),
+    path("accounts/", include("accounts.urls")),
+    path("admin/", admin.site.urls),
+]
+
+handler500 = "lib.views.server_error"

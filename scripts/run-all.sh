@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Start Hearth's processes in the foreground: the ASGI server (HTTP + WebSocket + static
+# files), one Celery worker and Celery beat. Ctrl-C (or any one of them dying) stops all.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+HOST="${HOST:-127.0.0.1}"
+PORT="${PORT:-8000}"
+BIN=.venv/bin
+
+pids=()
+stop() {
+  trap - INT TERM EXIT
+  echo
+  echo "Stopping Hearth (${#pids[@]} processes)..."
+  kill -TERM "${pids[@]}" 2>/dev/null
+  # Give them a moment to finish the work in hand, then make sure.
+  for _ in $(seq 1 50); do
+    alive=0
+    for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+    [ "$alive" = 0 ] && break
+    sleep 0.2
+  done
+  kill -KILL "${pids[@]}" 2>/dev/null
+  wait 2>/dev/null
+  echo "Stopped."
+}
+trap stop INT TERM EXIT
+
+"$BIN/uvicorn" config.asgi:application --host "$HOST" --port "$PORT" --no-access-log --lifespan off &
+pids+=($!)
+"$BIN/celery" -A config worker --loglevel INFO --concurrency 2 --hostname "worker@%h" &
+pids+=($!)
+"$BIN/celery" -A config beat --loglevel INFO &
+pids+=($!)
+
+sleep 2
+cat <<MSG
+
+  Hearth is running at http://$HOST:$PORT/
+  Demo logins (password: hearth-demo-password):
+    alice@example.com    member
+    bob@example.com      facilitator
+    charlie@example.com  outsider
+    admin@example.com    site admin (also /admin/)
+  Email is written to var/mail/. Press Ctrl-C to stop everything.
+
+MSG
+
+# Stop everything as soon as any one process exits.
+wait -n

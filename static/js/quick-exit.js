@@ -1,0 +1,39 @@
+// Quick exit: the button, or Shift pressed three times within two seconds, replaces this
+// page with a neutral site. location.replace() keeps Hearth out of the tab's Back history.
+const PRESSES = 3;
+const WINDOW_MS = 2000;
+
+function exitUrl() {
+  const button = document.getElementById("quick-exit");
+  return (button && button.dataset.exitUrl) || "https://weather.com/";
+}
+
+export function quickExit() {
+  document.title = "New tab";
+  document.body.hidden = true;
+  window.location.replace(exitUrl());
+}
+
+let presses = [];
+
+document.addEventListener("keydown", (event) => {
+  if (event.key !== "Shift" || event.repeat) {
+    if (event.key !== "Shift") presses = [];
+    return;
+  }
+  const now = Date.now();
+  presses = presses.filter((time) => now - time < WINDOW_MS);
+  presses.push(now);
+  if (presses.length >= PRESSES) {
+    presses = [];
+    quickExit();
+  }
+});
+
+document.addEventListener("click", (event) => {
+  const link = event.target instanceof Element ? event.target.closest("#quick-exit") : null;
+  if (link) {
+    event.preventDefault();
+    quickExit();
+  }
+});
