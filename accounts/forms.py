@@ -8,7 +8,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.models import User
 from accounts.tasks import send_password_reset_email
-from accounts.timezones import timezone_choices, validate_timezone
+from accounts.timezones import UNKNOWN_TIMEZONE, timezone_choices, validate_timezone
 from lib.tasks import enqueue_on_commit
 
 
@@ -66,6 +66,7 @@ class PreferencesForm(forms.ModelForm[User]):
         label=_("Timezone"),
         choices=timezone_choices,
         help_text=_("Meeting times are shown in this timezone."),
+        error_messages={"invalid_choice": UNKNOWN_TIMEZONE},
     )
 
     class Meta:

@@ -6,7 +6,7 @@ import zoneinfo
 from functools import cache
 
 from django.core.exceptions import ValidationError
-from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _
 
 
 @cache
@@ -24,10 +24,9 @@ def timezone_choices() -> list[tuple[str, str]]:
     return [(name, name.replace("_", " ")) for name in timezone_names()]
 
 
+UNKNOWN_TIMEZONE = _("“%(value)s” is not a timezone we know. Choose one from the list, such as Europe/London.")
+
+
 def validate_timezone(value: str) -> None:
     if value not in timezone_names():
-        raise ValidationError(
-            _("“%(value)s” is not a timezone we know. Choose one from the list, such as Europe/London."),
-            code="invalid_timezone",
-            params={"value": value},
-        )
+        raise ValidationError(UNKNOWN_TIMEZONE, code="invalid_timezone", params={"value": value})

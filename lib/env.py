@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 
+from django.core.exceptions import ImproperlyConfigured
+
 
 def env(name: str, default: str = "") -> str:
     return os.environ.get(name, default)
@@ -17,7 +19,7 @@ def envbool(name: str, default: bool) -> bool:
         return True
     if value.strip().lower() in {"0", "false", "no", "off"}:
         return False
-    raise ValueError(f"{name} must be a boolean (1/0, true/false, yes/no, on/off), got {value!r}")
+    raise ImproperlyConfigured(f"{name} must be a boolean (1/0, true/false, yes/no, on/off), got {value!r}")
 
 
 def envint(name: str, default: int) -> int:
@@ -27,7 +29,7 @@ def envint(name: str, default: int) -> int:
     try:
         return int(value)
     except ValueError:
-        raise ValueError(f"{name} must be a whole number, got {value!r}") from None
+        raise ImproperlyConfigured(f"{name} must be a whole number, got {value!r}") from None
 
 
 def envlist(name: str, default: list[str] | None = None) -> list[str]:
@@ -50,7 +52,7 @@ def email_settings(url: str) -> dict[str, object]:
         return {"EMAIL_BACKEND": "django.core.mail.backends.console.EmailBackend"}
     default_ports = {"smtp": 25, "smtp+tls": 587, "smtps": 465}
     if parts.scheme not in default_ports:
-        raise ValueError(
+        raise ImproperlyConfigured(
             f"EMAIL_URL must start with smtp://, smtp+tls://, smtps:// or console://, got {parts.scheme!r}"
         )
     return {

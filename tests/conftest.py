@@ -15,7 +15,37 @@ from django.test import Client
 from accounts.models import User
 from config.celery import app as celery_app
 
-PASSWORD = "correct horse battery staple"  # noqa: S105 - test data
+PASSWORD = "correct horse battery staple"
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """On the real-services run, an unreachable PostgreSQL or Redis fails the run at once."""
+    import os
+
+    import redis
+
+    if url := os.environ.get("REDIS_URL"):
+        try:
+            redis.Redis.from_url(url, socket_connect_timeout=3).ping()
+        except redis.RedisError as error:
+            pytest.exit(f"REDIS_URL is set but Redis is unreachable: {error}", returncode=3)
+    from django.conf import settings
+
+    db = settings.DATABASES["default"]
+    if db["ENGINE"] == "django.db.backends.postgresql":
+        import psycopg
+
+        try:
+            psycopg.connect(
+                host=db["HOST"],
+                port=db["PORT"] or 5432,
+                user=db["USER"],
+                password=db["PASSWORD"],
+                dbname="postgres",
+                connect_timeout=3,
+            ).close()
+        except psycopg.Error as error:
+            pytest.exit(f"DATABASE_URL is set but PostgreSQL is unreachable: {error}", returncode=3)
 
 
 def make_user(email: str, **extra: object) -> User:
