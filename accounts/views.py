@@ -9,6 +9,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
+from django.utils import translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods
@@ -85,7 +86,9 @@ def preferences(request: HttpRequest) -> HttpResponse:
                 language=form.cleaned_data["language"],
                 discreet_notifications=form.cleaned_data["discreet_notifications"],
             )
-            messages.success(request, _("Your settings are saved."))
+            # Confirm in the language just chosen: the next page is shown in it.
+            with translation.override(user.language):
+                messages.success(request, _("Your settings are saved."))
             return redirect("accounts:settings")
         user.refresh_from_db()
     return render(request, "accounts/settings.html", {"form": form}, status=400 if form.errors else 200)

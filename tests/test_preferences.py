@@ -33,7 +33,7 @@ def test_saving_settings(alice_client: Client, alice: User) -> None:
     response = alice_client.post(
         SETTINGS, {"timezone": "Asia/Tokyo", "language": "es", "discreet_notifications": ""}, follow=True
     )
-    assert "Your settings are saved." in response.content.decode() or "guardad" in response.content.decode()
+    assert "Tu configuración está guardada." in response.content.decode()
     alice.refresh_from_db()
     assert (alice.timezone, alice.language, alice.discreet_notifications) == ("Asia/Tokyo", "es", False)
     assert response["Content-Language"] == "es"

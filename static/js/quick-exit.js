@@ -3,15 +3,16 @@
 const PRESSES = 3;
 const WINDOW_MS = 2000;
 
-function exitUrl() {
+function exitData() {
   const button = document.getElementById("quick-exit");
-  return (button && button.dataset.exitUrl) || "https://weather.com/";
+  return (button && button.dataset) || {};
 }
 
 export function quickExit() {
-  document.title = "New tab";
+  const { exitUrl, exitTitle } = exitData();
+  document.title = exitTitle || "New tab";
   document.body.hidden = true;
-  window.location.replace(exitUrl());
+  window.location.replace(exitUrl || "https://weather.com/");
 }
 
 let presses = [];
