@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from django.db import transaction
+from django.utils import timezone
 
-from accounts.models import User
+from accounts.models import Notice, User
 
 
 @transaction.atomic
@@ -20,3 +21,13 @@ def do_update_preferences(user: User, *, timezone: str, language: str, discreet_
     user.language = language
     user.discreet_notifications = discreet_notifications
     user.save(update_fields=["timezone", "language", "discreet_notifications"])
+
+
+def do_notify(user: User, text: str, url: str = "") -> Notice:
+    """Leave `user` an in-app notice. Render `text` in their language before calling."""
+    return Notice.objects.create(user=user, text=text[:500], url=url)
+
+
+@transaction.atomic
+def do_mark_notices_read(user: User) -> int:
+    return Notice.objects.filter(user=user, read_at__isnull=True).update(read_at=timezone.now())

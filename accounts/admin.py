@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.utils.translation import gettext_lazy as _
 
-from accounts.models import User
+from accounts.models import Notice, User
 
 
 @admin.register(User)
@@ -22,3 +22,10 @@ class UserAdmin(BaseUserAdmin):
     )
     add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "password1", "password2")}),)
     filter_horizontal: ClassVar = ("groups", "user_permissions")
+
+
+@admin.register(Notice)
+class NoticeAdmin(admin.ModelAdmin[Notice]):
+    list_display = ("user", "text", "created_at", "read_at")
+    search_fields = ("user__email", "text")
+    raw_id_fields = ("user",)

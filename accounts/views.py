@@ -14,7 +14,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods
 
-from accounts.actions import do_sign_up, do_update_preferences
+from accounts.actions import do_mark_notices_read, do_sign_up, do_update_preferences
 from accounts.forms import LoginForm, PreferencesForm, QueuedPasswordResetForm, SignupForm
 from accounts.models import User
 from lib import ratelimit
@@ -113,3 +113,13 @@ class PasswordResetView(auth_views.PasswordResetView):
 class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
     template_name = "accounts/password_reset_confirm.html"
     success_url = reverse_lazy("accounts:password_reset_complete")
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def notices(request: HttpRequest) -> HttpResponse:
+    """The person's in-app notices, newest first; opening the page marks them read."""
+    user: User = request.user  # type: ignore[assignment]
+    items = list(user.notices.all()[:100])
+    do_mark_notices_read(user)
+    return render(request, "accounts/notices.html", {"notices": items})

@@ -100,6 +100,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "csp.context_processors.nonce",
                 "lib.context_processors.safety",
+                "lib.context_processors.notices",
             ],
         },
     },
@@ -325,3 +326,8 @@ LOGGING = {
 }
 
 FORM_RENDERER = "lib.forms.FormRenderer"
+
+# --- Groups ---------------------------------------------------------------------------
+# Staff, and people given the "groups.add_supportgroup" permission, can create groups; with
+# this on, every member can.
+GROUP_CREATION_OPEN = envbool("GROUP_CREATION_OPEN", False)

@@ -11,6 +11,7 @@ urlpatterns = [
     path("help/", lib_views.get_help, name="help"),
     path("healthz", lib_views.healthz, name="healthz"),
     path("accounts/", include("accounts.urls")),
+    path("groups/", include("groups.urls")),
     path("admin/", admin.site.urls),
 ]
 

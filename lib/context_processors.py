@@ -7,3 +7,11 @@ from django.http import HttpRequest
 def safety(request: HttpRequest) -> dict[str, object]:
     """What the safety chrome on every page needs."""
     return {"QUICK_EXIT_URL": settings.QUICK_EXIT_URL}
+
+
+def notices(request: HttpRequest) -> dict[str, object]:
+    """The unread-notice count in the header (one query, signed-in pages only)."""
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return {}
+    return {"unread_notice_count": user.notices.filter(read_at__isnull=True).count()}

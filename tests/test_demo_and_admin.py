@@ -8,6 +8,7 @@ from django.test import Client
 from django.urls import reverse
 
 from accounts.models import User
+from groups.models import Membership, SupportGroup
 
 
 @pytest.mark.django_db
@@ -17,8 +18,10 @@ def test_demo_data_is_idempotent(settings, capsys) -> None:
     call_command("seed_demo")
     assert User.objects.count() == 4
     assert User.objects.get(email="admin@example.com").is_staff
+    assert SupportGroup.objects.count() == 5
+    assert Membership.objects.count() == 8
     out = capsys.readouterr().out
-    assert "0 accounts created, 4 already there" in out
+    assert "0 accounts and 0 groups created; the rest were already there" in out
     assert "alice@example.com" in out
 
 

@@ -9,6 +9,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
 from accounts.models import User
+from groups.demo import seed_demo_groups
 
 DEMO_PASSWORD = "hearth-demo-password"  # noqa: S105 - local demo data only, refused when DEBUG is off
 
@@ -22,7 +23,7 @@ DEMO_PEOPLE = [
 
 
 class Command(BaseCommand):
-    help = "Create the demo accounts (and, as later features land, their groups and meetings)."
+    help = "Create the demo accounts and groups (idempotent)."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--force", action="store_true", help="Run even with DEBUG off.")
@@ -32,6 +33,7 @@ class Command(BaseCommand):
         if not settings.DEBUG and not force:
             raise CommandError("Demo accounts have a public password: refusing with DEBUG off (use --force).")
         created = 0
+        people = {}
         for email, _role, is_staff in DEMO_PEOPLE:
             user, was_created = User.objects.get_or_create(
                 email=email,
@@ -41,7 +43,11 @@ class Command(BaseCommand):
                 user.set_password(DEMO_PASSWORD)
                 user.save(update_fields=["password"])
                 created += 1
-        self.stdout.write(f"Demo data ready ({created} accounts created, {len(DEMO_PEOPLE) - created} already there).")
+            people[email.split("@")[0]] = user
+        new_groups = seed_demo_groups(people)
+        self.stdout.write(
+            f"Demo data ready ({created} accounts and {new_groups} groups created; the rest were already there)."
+        )
         self.stdout.write(f"Demo logins (password for all: {DEMO_PASSWORD}):")
         for email, role, _staff in DEMO_PEOPLE:
             self.stdout.write(f"  {email:<22} {role}")

@@ -1,0 +1,116 @@
+"""Demo groups for `make run`: realistic, with facilitators. Idempotent."""
+
+from __future__ import annotations
+
+from django.utils import timezone
+
+from accounts.models import User
+from groups.handles import handle_key
+from groups.models import Membership, SupportGroup, Topic
+
+GUIDELINES = """Everything shared here stays here. Don't repeat, screenshot or copy what others say.
+Speak from your own experience ("I"), and don't give advice unless someone asks for it.
+No names, places or details that could identify you, anyone else, or the person who harmed you.
+Be kind. Judgement, pressure and debate have no place in this room.
+Take a break whenever you need to. The quick exit is always there.
+If you are in danger, use "Get help now": this group is peer support, not emergency help."""
+
+DEMO_GROUPS = [
+    {
+        "slug": "tuesday-evening-circle",
+        "name": "Tuesday Evening Circle",
+        "description": (
+            "A weekly circle for people untangling a trauma bond: the pull back towards someone who hurt "
+            "you, the guilt, the hope. Newcomers welcome; you can just listen."
+        ),
+        "topics": ["trauma-bonding", "leaving-and-staying-out"],
+        "language": "en",
+        "timezone": "Europe/London",
+        "join_policy": SupportGroup.JoinPolicy.OPEN,
+        "members": [
+            ("admin", "owner", "Steady Lantern"),
+            ("bob", "facilitator", "Calm Heron"),
+            ("alice", "member", "Quiet Harbor"),
+        ],
+    },
+    {
+        "slug": "codependency-recovery-saturdays",
+        "name": "Codependency Recovery Saturdays",
+        "description": (
+            "For people who lose themselves in caring for others. We share how we are learning to notice our own "
+            "needs, set boundaries and keep them."
+        ),
+        "topics": ["codependency"],
+        "language": "en",
+        "timezone": "America/New_York",
+        "join_policy": SupportGroup.JoinPolicy.APPROVAL,
+        "members": [("bob", "owner", "Warm Cedar")],
+    },
+    {
+        "slug": "circulo-de-apoyo",
+        "name": "Círculo de apoyo",
+        "description": (
+            "Un grupo en español para quienes están saliendo de una relación de maltrato. Compartimos "
+            "experiencias y fuerza, sin juicios."
+        ),
+        "topics": ["domestic-abuse-recovery"],
+        "language": "es",
+        "timezone": "Europe/Madrid",
+        "join_policy": SupportGroup.JoinPolicy.OPEN,
+        "members": [("admin", "owner", "Alba Serena")],
+    },
+    {
+        "slug": "family-and-friends",
+        "name": "Family and Friends of Survivors",
+        "description": (
+            "When someone you love is in, or leaving, an abusive relationship. How to stay close without "
+            "pushing, and how to look after yourself too."
+        ),
+        "topics": ["family-and-friends"],
+        "language": "en",
+        "timezone": "Australia/Sydney",
+        "join_policy": SupportGroup.JoinPolicy.APPROVAL,
+        "members": [("admin", "owner", "Golden Meadow"), ("bob", "facilitator", "Patient Fern")],
+    },
+    {
+        "slug": "coercive-control-private-circle",
+        "name": "Coercive Control: Private Circle",
+        "description": "A small, unlisted circle for people who were controlled day to day. Joining is by invite only.",
+        "topics": ["coercive-control"],
+        "language": "en",
+        "timezone": "Europe/London",
+        "join_policy": SupportGroup.JoinPolicy.INVITE,
+        "is_listed": False,
+        "members": [("bob", "owner", "Northern Pine")],
+    },
+]
+
+
+def seed_demo_groups(people: dict[str, User]) -> int:
+    """Create the demo groups and memberships that are missing; returns how many groups were new."""
+    created = 0
+    now = timezone.now()
+    for spec in DEMO_GROUPS:
+        spec = dict(spec)
+        members = spec.pop("members")
+        topics = Topic.objects.filter(slug__in=spec.pop("topics"))
+        group, was_created = SupportGroup.objects.get_or_create(
+            slug=spec["slug"], defaults={**spec, "guidelines": GUIDELINES, "created_by": people["admin"]}
+        )
+        if was_created:
+            group.topics.set(topics)
+            created += 1
+        for person, role, handle in members:
+            Membership.objects.get_or_create(
+                group=group,
+                user=people[person],
+                defaults={
+                    "handle": handle,
+                    "handle_key": handle_key(handle),
+                    "role": role,
+                    "status": Membership.Status.ACTIVE,
+                    "guidelines_accepted_at": now,
+                    "joined_at": now,
+                },
+            )
+    return created

@@ -1,0 +1,365 @@
+"""Group pages. Thin: parse input, call groups.actions, render."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.forms import BaseForm
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from accounts.models import User
+from groups import actions
+from groups.forms import (
+    CreateGroupForm,
+    DecisionForm,
+    DirectoryFilterForm,
+    GroupForm,
+    HandleChangeForm,
+    InviteForm,
+    JoinForm,
+    RoleForm,
+)
+from groups.models import HandleChange, Invite, Membership
+from lib.errors import ActionError
+
+GROUPS_PER_PAGE = 20
+GROUP_FIELDS = [field for field in GroupForm.Meta.fields if field != "topics"]
+
+
+def _render(request: HttpRequest, template: str, context: dict[str, Any], form: BaseForm | None = None) -> HttpResponse:
+    """Render, answering 400 when the form on the page has errors."""
+    status = 400 if form is not None and form.is_bound and form.errors else 200
+    return render(request, template, context, status=status)
+
+
+def _form_error(form: BaseForm, error: ActionError) -> None:
+    form.add_error(error.field if error.field in form.fields else None, error.message)
+
+
+@require_GET
+def directory(request: HttpRequest) -> HttpResponse:
+    form = DirectoryFilterForm(request.GET or None)
+    filters: dict[str, str] = {}
+    if form.is_valid():
+        data = form.cleaned_data
+        filters = {
+            "query": data["q"].strip(),
+            "topic": data["topic"].slug if data["topic"] else "",
+            "language": data["language"],
+            "join_policy": data["join_policy"],
+        }
+    page = Paginator(actions.directory_groups(**filters), GROUPS_PER_PAGE).get_page(request.GET.get("page"))
+    query = {key: value for key, value in request.GET.items() if key != "page" and value}
+    return _render(
+        request,
+        "groups/directory.html",
+        {
+            "form": form,
+            "page": page,
+            "query_string": urlencode(query),
+            "filtered": bool(query),
+            "can_create": actions.can_create_groups(request.user),
+        },
+        form,
+    )
+
+
+@login_required
+@require_GET
+def my_groups(request: HttpRequest) -> HttpResponse:
+    user: User = request.user  # type: ignore[assignment]
+    return render(request, "groups/mine.html", {"memberships": actions.memberships_of(user)})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def create_group(request: HttpRequest) -> HttpResponse:
+    user: User = request.user  # type: ignore[assignment]
+    if not actions.can_create_groups(user):
+        raise PermissionDenied(_("Creating groups is open to site staff and people they choose."))
+    form = CreateGroupForm(request.POST or None, initial={"timezone": user.timezone, "language": user.language})
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            group = actions.do_create_group(
+                user,
+                handle=data["handle"],
+                topics=list(data["topics"]),
+                **{field: data[field] for field in GROUP_FIELDS},
+            )
+        except ActionError as error:
+            _form_error(form, error)
+        else:
+            messages.success(request, _("Your group is ready. You are its owner."))
+            return redirect("groups:detail", slug=group.slug)
+    return _render(request, "groups/group_form.html", {"form": form, "creating": True}, form)
+
+
+@require_GET
+def group_detail(request: HttpRequest, slug: str) -> HttpResponse:
+    access = actions.access_group(request.user, slug)
+    group = access.group
+    return render(
+        request,
+        "groups/detail.html",
+        {
+            "access": access,
+            "group": group,
+            "topics": list(group.topics.all()),
+            "facilitators": actions.facilitators_of(group),
+            "member_count": actions.active_members_of(group).count(),
+            "members": list(actions.active_members_of(group)) if access.can_see_members else None,
+            "pending_count": actions.pending_requests(group).count() if access.can_moderate else 0,
+        },
+    )
+
+
+def _join_page(request: HttpRequest, access: actions.GroupAccess, *, invite_token: str | None = None) -> HttpResponse:
+    """The join form, for a group page or an invite link."""
+    group = access.group
+    try:
+        actions.check_can_ask_to_join(access, via_invite=invite_token is not None)
+    except ActionError as error:
+        if access.is_member:
+            messages.info(request, error.message)
+            return redirect("groups:detail", slug=group.slug)
+        return render(request, "groups/cannot_join.html", {"group": group, "reason": error.message}, status=403)
+    user = request.user
+    if not user.is_authenticated:
+        return redirect_to_login(request.get_full_path())
+    form = JoinForm(request.POST or None, initial={"handle": actions.suggested_handle(group)})
+    if request.method == "POST" and form.is_valid():
+        try:
+            membership = actions.do_join_group(
+                user,
+                access,
+                handle=form.cleaned_data["handle"],
+                accepted_guidelines=form.cleaned_data["accept_guidelines"],
+                message=form.cleaned_data["message"],
+                invite_token=invite_token,
+            )
+        except ActionError as error:
+            _form_error(form, error)
+        else:
+            if membership.is_active:
+                messages.success(request, _("Welcome to %(group)s.") % {"group": group.name})
+            else:
+                messages.success(
+                    request, _("Your request is with the facilitators. You'll get a notice when they answer.")
+                )
+            return redirect("groups:detail", slug=group.slug)
+    joins_now = invite_token is not None or group.join_policy == group.JoinPolicy.OPEN
+    return _render(request, "groups/join.html", {"group": group, "form": form, "joins_now": joins_now}, form)
+
+
+@require_http_methods(["GET", "POST"])
+def join(request: HttpRequest, slug: str) -> HttpResponse:
+    return _join_page(request, actions.access_group(request.user, slug))
+
+
+@require_http_methods(["GET", "POST"])
+def invite_landing(request: HttpRequest, token: str) -> HttpResponse:
+    try:
+        access = actions.access_group_by_invite(request.user, token)
+    except ActionError as error:
+        return render(request, "groups/invite_invalid.html", {"reason": error.message}, status=410)
+    return _join_page(request, access, invite_token=token)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def leave(request: HttpRequest, slug: str) -> HttpResponse:
+    access = actions.access_group_as_member(request.user, slug)
+    if access.membership is None or not access.is_member:
+        raise PermissionDenied(_("You are not a member of this group."))
+    if request.method == "POST":
+        try:
+            actions.do_leave_group(access.membership)
+        except ActionError as error:
+            messages.error(request, error.message)
+            return render(request, "groups/leave.html", {"group": access.group}, status=400)
+        messages.success(request, _("You have left %(group)s.") % {"group": access.group.name})
+        return redirect("groups:mine")
+    return render(request, "groups/leave.html", {"group": access.group})
+
+
+@login_required
+@require_POST
+def withdraw(request: HttpRequest, slug: str) -> HttpResponse:
+    access = actions.access_group(request.user, slug)
+    if access.membership is None:
+        raise PermissionDenied
+    try:
+        actions.do_withdraw_request(access.membership)
+    except ActionError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(request, _("Your request to join is withdrawn."))
+    return redirect("groups:mine")
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def change_handle(request: HttpRequest, slug: str) -> HttpResponse:
+    access = actions.access_group_as_member(request.user, slug)
+    if not access.is_member or access.membership is None:
+        raise PermissionDenied(_("Only members have a name in this group."))
+    form = HandleChangeForm(request.POST or None, initial={"handle": access.membership.handle})
+    if request.method == "POST" and form.is_valid():
+        try:
+            actions.do_change_handle(access.membership, form.cleaned_data["handle"])
+        except ActionError as error:
+            _form_error(form, error)
+        else:
+            messages.success(
+                request, _("Your name in this group is now %(handle)s.") % {"handle": access.membership.handle}
+            )
+            return redirect("groups:detail", slug=slug)
+    return _render(request, "groups/handle.html", {"group": access.group, "form": form, "access": access}, form)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def group_settings(request: HttpRequest, slug: str) -> HttpResponse:
+    access = actions.access_group_as_owner(request.user, slug)
+    group = access.group
+    form = GroupForm(request.POST or None, instance=group)
+    if request.method == "POST":
+        if form.is_valid():
+            data = form.cleaned_data
+            actions.do_update_group(
+                access, topics=list(data["topics"]), **{field: data[field] for field in GROUP_FIELDS}
+            )
+            messages.success(request, _("The group's settings are saved."))
+            return redirect("groups:detail", slug=group.slug)
+        group.refresh_from_db()
+    return _render(request, "groups/group_form.html", {"form": form, "group": group, "creating": False}, form)
+
+
+@login_required
+@require_GET
+def join_requests(request: HttpRequest, slug: str) -> HttpResponse:
+    access = actions.access_group_as_facilitator(request.user, slug)
+    return render(
+        request,
+        "groups/requests.html",
+        {"group": access.group, "requests": actions.pending_requests(access.group), "form": DecisionForm()},
+    )
+
+
+@login_required
+@require_POST
+def decide_request(request: HttpRequest, slug: str, public_id: str) -> HttpResponse:
+    access = actions.access_group_as_facilitator(request.user, slug)
+    form = DecisionForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _("Choose approve or decline."))
+        return redirect("groups:requests", slug=slug)
+    try:
+        membership = actions.do_decide_request(
+            access,
+            public_id,
+            approve=form.cleaned_data["decision"] == "approve",
+            message=form.cleaned_data["message"],
+        )
+    except ActionError as error:
+        messages.error(request, error.message)
+    else:
+        if membership.is_active:
+            messages.success(request, _("%(handle)s is now a member.") % {"handle": membership.handle})
+        else:
+            messages.success(request, _("The request from %(handle)s was declined.") % {"handle": membership.handle})
+    return redirect("groups:requests", slug=slug)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def invites(request: HttpRequest, slug: str) -> HttpResponse:
+    access = actions.access_group_as_facilitator(request.user, slug)
+    form = InviteForm(request.POST or None)
+    new_link = None
+    if request.method == "POST" and form.is_valid():
+        try:
+            _invite, token = actions.do_create_invite(
+                access,
+                valid_days=form.cleaned_data["valid_days"],
+                max_uses=form.cleaned_data["max_uses"],
+                label=form.cleaned_data["label"],
+            )
+        except ActionError as error:
+            _form_error(form, error)
+        else:
+            new_link = request.build_absolute_uri(reverse("groups:invite", args=[token]))
+            form = InviteForm()
+    return _render(
+        request,
+        "groups/invites.html",
+        {
+            "group": access.group,
+            "form": form,
+            "new_link": new_link,
+            "invites": Invite.objects.filter(group=access.group).select_related("created_by"),
+        },
+        form,
+    )
+
+
+@login_required
+@require_POST
+def revoke_invite(request: HttpRequest, slug: str, public_id: str) -> HttpResponse:
+    access = actions.access_group_as_facilitator(request.user, slug)
+    try:
+        actions.do_revoke_invite(access, public_id)
+    except ActionError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(request, _("The invite link is withdrawn and no longer works."))
+    return redirect("groups:invites", slug=slug)
+
+
+@login_required
+@require_GET
+def members(request: HttpRequest, slug: str) -> HttpResponse:
+    access = actions.access_group_as_facilitator(request.user, slug)
+    group = access.group
+    history: dict[int, list[HandleChange]] = {}
+    for change in HandleChange.objects.filter(membership__group=group):
+        history.setdefault(change.membership_id, []).append(change)
+    rows = [(member, history.get(member.pk, [])) for member in actions.active_members_of(group)]
+    return render(
+        request,
+        "groups/members.html",
+        {"group": group, "access": access, "rows": rows, "roles": Membership.Role.choices},
+    )
+
+
+@login_required
+@require_POST
+def set_role(request: HttpRequest, slug: str, public_id: str) -> HttpResponse:
+    access = actions.access_group_as_owner(request.user, slug)
+    form = RoleForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _("Choose member, facilitator or owner."))
+        return redirect("groups:members", slug=slug)
+    try:
+        target = actions.do_set_role(access, public_id, form.cleaned_data["role"])
+    except ActionError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(
+            request,
+            _("%(handle)s is now %(role)s.") % {"handle": target.handle, "role": target.get_role_display().lower()},
+        )
+        if access.membership is not None and target.pk == access.membership.pk and not access.is_staff:
+            return redirect("groups:detail", slug=slug)  # stepped down: the members page may be closed now
+    return redirect("groups:members", slug=slug)
