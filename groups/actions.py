@@ -90,25 +90,34 @@ def access_group(user: Viewer, slug: str) -> GroupAccess:
     return access
 
 
-def access_group_as_member(user: Viewer, slug: str) -> GroupAccess:
-    access = access_group(user, slug)
+def require_member(access: GroupAccess) -> GroupAccess:
     if not (access.is_member or access.is_staff):
         raise PermissionDenied(_("Only members of this group can see this page."))
     return access
 
 
-def access_group_as_facilitator(user: Viewer, slug: str) -> GroupAccess:
-    access = access_group(user, slug)
+def require_facilitator(access: GroupAccess) -> GroupAccess:
     if not access.can_moderate:
         raise PermissionDenied(_("Only this group's facilitators can see this page."))
     return access
 
 
-def access_group_as_owner(user: Viewer, slug: str) -> GroupAccess:
-    access = access_group(user, slug)
+def require_owner(access: GroupAccess) -> GroupAccess:
     if not access.can_configure:
         raise PermissionDenied(_("Only this group's owners can see this page."))
     return access
+
+
+def access_group_as_member(user: Viewer, slug: str) -> GroupAccess:
+    return require_member(access_group(user, slug))
+
+
+def access_group_as_facilitator(user: Viewer, slug: str) -> GroupAccess:
+    return require_facilitator(access_group(user, slug))
+
+
+def access_group_as_owner(user: Viewer, slug: str) -> GroupAccess:
+    return require_owner(access_group(user, slug))
 
 
 def can_create_groups(user: Viewer) -> bool:

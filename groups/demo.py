@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.utils import timezone
 
 from accounts.models import User
@@ -15,7 +17,7 @@ Be kind. Judgement, pressure and debate have no place in this room.
 Take a break whenever you need to. The quick exit is always there.
 If you are in danger, use "Get help now": this group is peer support, not emergency help."""
 
-DEMO_GROUPS = [
+DEMO_GROUPS: list[dict[str, Any]] = [
     {
         "slug": "tuesday-evening-circle",
         "name": "Tuesday Evening Circle",

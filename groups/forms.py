@@ -7,7 +7,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.timezones import UNKNOWN_TIMEZONE, timezone_choices
 from groups.handles import MAX_LENGTH
-from groups.models import GROUP_LANGUAGES, Membership, SupportGroup, Topic
+from groups.models import GROUP_LANGUAGES, Membership, SupportGroup, Topic, slug_validator
 from lib.crisis import all_regions
 
 HANDLE_HELP = _(
@@ -62,6 +62,12 @@ class HandleChangeForm(forms.Form):
 
 
 class GroupForm(forms.ModelForm[SupportGroup]):
+    slug = forms.CharField(
+        label=_("Web address"),
+        max_length=60,
+        validators=[slug_validator],
+        help_text=_("Part of the group's address: lower-case letters, numbers and hyphens."),
+    )
     timezone = forms.ChoiceField(
         label=_("Timezone"),
         choices=timezone_choices,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import wraps
 from typing import Any
 from urllib.parse import urlencode
 
@@ -44,6 +46,29 @@ def _render(request: HttpRequest, template: str, context: dict[str, Any], form: 
 
 def _form_error(form: BaseForm, error: ActionError) -> None:
     form.add_error(error.field if error.field in form.fields else None, error.message)
+
+
+GroupView = Callable[..., HttpResponse]
+
+
+def group_page(require: Callable[[actions.GroupAccess], actions.GroupAccess]) -> Callable[[GroupView], GroupView]:
+    """For pages of one group that need a signed-in person with some role.
+
+    The group's visibility is checked first, so that an unlisted group answers 404 to
+    everyone who may not know it, signed in or not, instead of a telling login redirect.
+    """
+
+    def decorator(view: GroupView) -> GroupView:
+        @wraps(view)
+        def wrapper(request: HttpRequest, slug: str, *args: Any, **kwargs: Any) -> HttpResponse:
+            access = actions.access_group(request.user, slug)
+            if not request.user.is_authenticated:
+                return redirect_to_login(request.get_full_path())
+            return view(request, require(access), *args, **kwargs)
+
+        return wrapper
+
+    return decorator
 
 
 @require_GET
@@ -176,10 +201,9 @@ def invite_landing(request: HttpRequest, token: str) -> HttpResponse:
     return _join_page(request, access, invite_token=token)
 
 
-@login_required
 @require_http_methods(["GET", "POST"])
-def leave(request: HttpRequest, slug: str) -> HttpResponse:
-    access = actions.access_group_as_member(request.user, slug)
+@group_page(actions.require_member)
+def leave(request: HttpRequest, access: actions.GroupAccess) -> HttpResponse:
     if access.membership is None or not access.is_member:
         raise PermissionDenied(_("You are not a member of this group."))
     if request.method == "POST":
@@ -193,10 +217,9 @@ def leave(request: HttpRequest, slug: str) -> HttpResponse:
     return render(request, "groups/leave.html", {"group": access.group})
 
 
-@login_required
 @require_POST
-def withdraw(request: HttpRequest, slug: str) -> HttpResponse:
-    access = actions.access_group(request.user, slug)
+@group_page(lambda access: access)
+def withdraw(request: HttpRequest, access: actions.GroupAccess) -> HttpResponse:
     if access.membership is None:
         raise PermissionDenied
     try:
@@ -208,10 +231,10 @@ def withdraw(request: HttpRequest, slug: str) -> HttpResponse:
     return redirect("groups:mine")
 
 
-@login_required
 @require_http_methods(["GET", "POST"])
-def change_handle(request: HttpRequest, slug: str) -> HttpResponse:
-    access = actions.access_group_as_member(request.user, slug)
+@group_page(actions.require_member)
+def change_handle(request: HttpRequest, access: actions.GroupAccess) -> HttpResponse:
+    slug = access.group.slug
     if not access.is_member or access.membership is None:
         raise PermissionDenied(_("Only members have a name in this group."))
     form = HandleChangeForm(request.POST or None, initial={"handle": access.membership.handle})
@@ -228,10 +251,9 @@ def change_handle(request: HttpRequest, slug: str) -> HttpResponse:
     return _render(request, "groups/handle.html", {"group": access.group, "form": form, "access": access}, form)
 
 
-@login_required
 @require_http_methods(["GET", "POST"])
-def group_settings(request: HttpRequest, slug: str) -> HttpResponse:
-    access = actions.access_group_as_owner(request.user, slug)
+@group_page(actions.require_owner)
+def group_settings(request: HttpRequest, access: actions.GroupAccess) -> HttpResponse:
     group = access.group
     form = GroupForm(request.POST or None, instance=group)
     if request.method == "POST":
@@ -246,10 +268,9 @@ def group_settings(request: HttpRequest, slug: str) -> HttpResponse:
     return _render(request, "groups/group_form.html", {"form": form, "group": group, "creating": False}, form)
 
 
-@login_required
 @require_GET
-def join_requests(request: HttpRequest, slug: str) -> HttpResponse:
-    access = actions.access_group_as_facilitator(request.user, slug)
+@group_page(actions.require_facilitator)
+def join_requests(request: HttpRequest, access: actions.GroupAccess) -> HttpResponse:
     return render(
         request,
         "groups/requests.html",
@@ -257,10 +278,10 @@ def join_requests(request: HttpRequest, slug: str) -> HttpResponse:
     )
 
 
-@login_required
 @require_POST
-def decide_request(request: HttpRequest, slug: str, public_id: str) -> HttpResponse:
-    access = actions.access_group_as_facilitator(request.user, slug)
+@group_page(actions.require_facilitator)
+def decide_request(request: HttpRequest, access: actions.GroupAccess, public_id: str) -> HttpResponse:
+    slug = access.group.slug
     form = DecisionForm(request.POST)
     if not form.is_valid():
         messages.error(request, _("Choose approve or decline."))
@@ -282,10 +303,9 @@ def decide_request(request: HttpRequest, slug: str, public_id: str) -> HttpRespo
     return redirect("groups:requests", slug=slug)
 
 
-@login_required
 @require_http_methods(["GET", "POST"])
-def invites(request: HttpRequest, slug: str) -> HttpResponse:
-    access = actions.access_group_as_facilitator(request.user, slug)
+@group_page(actions.require_facilitator)
+def invites(request: HttpRequest, access: actions.GroupAccess) -> HttpResponse:
     form = InviteForm(request.POST or None)
     new_link = None
     if request.method == "POST" and form.is_valid():
@@ -314,10 +334,10 @@ def invites(request: HttpRequest, slug: str) -> HttpResponse:
     )
 
 
-@login_required
 @require_POST
-def revoke_invite(request: HttpRequest, slug: str, public_id: str) -> HttpResponse:
-    access = actions.access_group_as_facilitator(request.user, slug)
+@group_page(actions.require_facilitator)
+def revoke_invite(request: HttpRequest, access: actions.GroupAccess, public_id: str) -> HttpResponse:
+    slug = access.group.slug
     try:
         actions.do_revoke_invite(access, public_id)
     except ActionError as error:
@@ -327,10 +347,9 @@ def revoke_invite(request: HttpRequest, slug: str, public_id: str) -> HttpRespon
     return redirect("groups:invites", slug=slug)
 
 
-@login_required
 @require_GET
-def members(request: HttpRequest, slug: str) -> HttpResponse:
-    access = actions.access_group_as_facilitator(request.user, slug)
+@group_page(actions.require_facilitator)
+def members(request: HttpRequest, access: actions.GroupAccess) -> HttpResponse:
     group = access.group
     history: dict[int, list[HandleChange]] = {}
     for change in HandleChange.objects.filter(membership__group=group):
@@ -343,10 +362,10 @@ def members(request: HttpRequest, slug: str) -> HttpResponse:
     )
 
 
-@login_required
 @require_POST
-def set_role(request: HttpRequest, slug: str, public_id: str) -> HttpResponse:
-    access = actions.access_group_as_owner(request.user, slug)
+@group_page(actions.require_owner)
+def set_role(request: HttpRequest, access: actions.GroupAccess, public_id: str) -> HttpResponse:
+    slug = access.group.slug
     form = RoleForm(request.POST)
     if not form.is_valid():
         messages.error(request, _("Choose member, facilitator or owner."))

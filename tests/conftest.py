@@ -1,7 +1,7 @@
 """Shared fixtures: the named people of every Hearth test.
 
-alice is a member, bob a facilitator, charlie an outsider, and dana site staff. Until groups
-exist they differ only by name and staff status; later fixtures give them their roles.
+alice is a member, bob a facilitator, owen a group owner, charlie an outsider, and dana site
+staff. The `circle` fixture gives them their roles in one group.
 """
 
 from __future__ import annotations
@@ -68,6 +68,11 @@ def charlie(db: None) -> User:
 
 
 @pytest.fixture
+def owen(db: None) -> User:
+    return make_user("owen@example.com", timezone="Europe/Dublin")
+
+
+@pytest.fixture
 def dana(db: None) -> User:
     return make_user("dana@example.com", is_staff=True, is_superuser=True)
 
@@ -93,3 +98,55 @@ def _eager_celery() -> Iterator[None]:
     celery_app.conf.task_eager_propagates = True
     yield
     celery_app.conf.task_always_eager = False
+
+
+def make_group(**fields: object):
+    from groups.models import SupportGroup, Topic
+
+    defaults: dict[str, object] = {
+        "name": "Tuesday Circle",
+        "slug": "tuesday-circle",
+        "description": "A weekly circle for people untangling a trauma bond.",
+        "guidelines": "What is shared here stays here.\nSpeak from your own experience.",
+        "timezone": "Europe/London",
+        "join_policy": SupportGroup.JoinPolicy.OPEN,
+    }
+    group = SupportGroup.objects.create(**{**defaults, **fields})
+    group.topics.set(Topic.objects.filter(slug="trauma-bonding"))
+    return group
+
+
+def add_member(group, user: User, handle: str, role: str = "member", status: str = "active"):
+    from django.utils import timezone
+
+    from groups.handles import handle_key
+    from groups.models import Membership
+
+    now = timezone.now()
+    return Membership.objects.create(
+        group=group,
+        user=user,
+        handle=handle,
+        handle_key=handle_key(handle),
+        role=role,
+        status=status,
+        guidelines_accepted_at=now,
+        joined_at=now if status == "active" else None,
+    )
+
+
+@pytest.fixture
+def circle(owen: User, bob: User, alice: User):
+    """An open, listed group: owen owns it, bob facilitates, alice is a member."""
+    group = make_group()
+    add_member(group, owen, "Steady Lantern", role="owner")
+    add_member(group, bob, "Calm Heron", role="facilitator")
+    add_member(group, alice, "Quiet Harbor")
+    return group
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(request: pytest.FixtureRequest, settings) -> None:
+    """A cheap hasher for speed, except where a real server process checks the passwords."""
+    if "e2e" not in request.keywords and "processes" not in request.keywords:
+        settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
