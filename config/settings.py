@@ -181,6 +181,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "accounts.tasks.clear_expired_sessions",
         "schedule": timedelta(seconds=envint("SESSION_CLEANUP_SECONDS", 3600)),
     },
+    "materialise-meetings": {"task": "meetings.tasks.materialise_meetings", "schedule": timedelta(hours=1)},
+    "flag-meetings-needing-facilitator": {
+        "task": "meetings.tasks.flag_meetings_needing_facilitator",
+        "schedule": timedelta(minutes=15),
+    },
 }
 
 # --- Email ----------------------------------------------------------------------------

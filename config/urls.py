@@ -12,6 +12,7 @@ urlpatterns = [
     path("healthz", lib_views.healthz, name="healthz"),
     path("accounts/", include("accounts.urls")),
     path("groups/", include("groups.urls")),
+    path("", include("meetings.urls")),
     path("admin/", admin.site.urls),
 ]
 

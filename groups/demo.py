@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import time
 from typing import Any
 
 from django.utils import timezone
@@ -9,6 +10,8 @@ from django.utils import timezone
 from accounts.models import User
 from groups.handles import handle_key
 from groups.models import Membership, SupportGroup, Topic
+from meetings.actions import materialise_series
+from meetings.models import MeetingSeries, RotaEntry
 
 GUIDELINES = """Everything shared here stays here. Don't repeat, screenshot or copy what others say.
 Speak from your own experience ("I"), and don't give advice unless someone asks for it.
@@ -34,6 +37,7 @@ DEMO_GROUPS: list[dict[str, Any]] = [
             ("bob", "facilitator", "Calm Heron"),
             ("alice", "member", "Quiet Harbor"),
         ],
+        "schedule": ("Tuesday evening circle", "FREQ=WEEKLY;INTERVAL=1;BYDAY=TU", "19:00", 90, 12),
     },
     {
         "slug": "codependency-recovery-saturdays",
@@ -47,6 +51,7 @@ DEMO_GROUPS: list[dict[str, Any]] = [
         "timezone": "America/New_York",
         "join_policy": SupportGroup.JoinPolicy.APPROVAL,
         "members": [("bob", "owner", "Warm Cedar")],
+        "schedule": ("Saturday morning share", "FREQ=WEEKLY;INTERVAL=1;BYDAY=SA", "10:00", 75, 10),
     },
     {
         "slug": "circulo-de-apoyo",
@@ -60,6 +65,7 @@ DEMO_GROUPS: list[dict[str, Any]] = [
         "timezone": "Europe/Madrid",
         "join_policy": SupportGroup.JoinPolicy.OPEN,
         "members": [("admin", "owner", "Alba Serena")],
+        "schedule": ("Reunión semanal", "FREQ=WEEKLY;INTERVAL=1;BYDAY=MO", "20:00", 90, 12),
     },
     {
         "slug": "family-and-friends",
@@ -73,6 +79,7 @@ DEMO_GROUPS: list[dict[str, Any]] = [
         "timezone": "Australia/Sydney",
         "join_policy": SupportGroup.JoinPolicy.APPROVAL,
         "members": [("admin", "owner", "Golden Meadow"), ("bob", "facilitator", "Patient Fern")],
+        "schedule": ("Monthly gathering", "FREQ=MONTHLY;INTERVAL=1;BYDAY=+1SU", "18:00", 90, 20),
     },
     {
         "slug": "coercive-control-private-circle",
@@ -84,6 +91,7 @@ DEMO_GROUPS: list[dict[str, Any]] = [
         "join_policy": SupportGroup.JoinPolicy.INVITE,
         "is_listed": False,
         "members": [("bob", "owner", "Northern Pine")],
+        "schedule": ("Thursday circle", "FREQ=WEEKLY;INTERVAL=1;BYDAY=TH", "19:30", 60, 8),
     },
 ]
 
@@ -95,6 +103,7 @@ def seed_demo_groups(people: dict[str, User]) -> int:
     for spec in DEMO_GROUPS:
         spec = dict(spec)
         members = spec.pop("members")
+        schedule = spec.pop("schedule")
         topics = Topic.objects.filter(slug__in=spec.pop("topics"))
         group, was_created = SupportGroup.objects.get_or_create(
             slug=spec["slug"], defaults={**spec, "guidelines": GUIDELINES, "created_by": people["admin"]}
@@ -115,4 +124,26 @@ def seed_demo_groups(people: dict[str, User]) -> int:
                     "joined_at": now,
                 },
             )
+        _seed_schedule(group, schedule)
     return created
+
+
+def _seed_schedule(group: SupportGroup, schedule: tuple[str, str, str, int, int]) -> None:
+    if MeetingSeries.objects.filter(group=group).exists():
+        return
+    title, rule, at, minutes, places = schedule
+    rota = [membership for membership in group.memberships.all() if membership.is_facilitator]
+    series = MeetingSeries.objects.create(
+        group=group,
+        title=title,
+        rrule=rule,
+        timezone=group.timezone,
+        start_date=timezone.localdate(),
+        start_time=time.fromisoformat(at),
+        duration_minutes=minutes,
+        capacity=places,
+    )
+    RotaEntry.objects.bulk_create(
+        RotaEntry(series=series, membership=membership, position=index) for index, membership in enumerate(rota)
+    )
+    materialise_series(series)

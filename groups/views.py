@@ -12,7 +12,6 @@ from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.forms import BaseForm
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -33,19 +32,11 @@ from groups.forms import (
 )
 from groups.models import HandleChange, Invite, Membership
 from lib.errors import ActionError
+from lib.forms import add_action_error, render_form_page
+from meetings.actions import upcoming_meetings
 
 GROUPS_PER_PAGE = 20
 GROUP_FIELDS = [field for field in GroupForm.Meta.fields if field != "topics"]
-
-
-def _render(request: HttpRequest, template: str, context: dict[str, Any], form: BaseForm | None = None) -> HttpResponse:
-    """Render, answering 400 when the form on the page has errors."""
-    status = 400 if form is not None and form.is_bound and form.errors else 200
-    return render(request, template, context, status=status)
-
-
-def _form_error(form: BaseForm, error: ActionError) -> None:
-    form.add_error(error.field if error.field in form.fields else None, error.message)
 
 
 GroupView = Callable[..., HttpResponse]
@@ -85,7 +76,7 @@ def directory(request: HttpRequest) -> HttpResponse:
         }
     page = Paginator(actions.directory_groups(**filters), GROUPS_PER_PAGE).get_page(request.GET.get("page"))
     query = {key: value for key, value in request.GET.items() if key != "page" and value}
-    return _render(
+    return render_form_page(
         request,
         "groups/directory.html",
         {
@@ -123,11 +114,11 @@ def create_group(request: HttpRequest) -> HttpResponse:
                 **{field: data[field] for field in GROUP_FIELDS},
             )
         except ActionError as error:
-            _form_error(form, error)
+            add_action_error(form, error)
         else:
             messages.success(request, _("Your group is ready. You are its owner."))
             return redirect("groups:detail", slug=group.slug)
-    return _render(request, "groups/group_form.html", {"form": form, "creating": True}, form)
+    return render_form_page(request, "groups/group_form.html", {"form": form, "creating": True}, form)
 
 
 @require_GET
@@ -145,6 +136,7 @@ def group_detail(request: HttpRequest, slug: str) -> HttpResponse:
             "member_count": actions.active_members_of(group).count(),
             "members": list(actions.active_members_of(group)) if access.can_see_members else None,
             "pending_count": actions.pending_requests(group).count() if access.can_moderate else 0,
+            "meetings": upcoming_meetings(group, limit=6),
         },
     )
 
@@ -174,7 +166,7 @@ def _join_page(request: HttpRequest, access: actions.GroupAccess, *, invite_toke
                 invite_token=invite_token,
             )
         except ActionError as error:
-            _form_error(form, error)
+            add_action_error(form, error)
         else:
             if membership.is_active:
                 messages.success(request, _("Welcome to %(group)s.") % {"group": group.name})
@@ -184,7 +176,7 @@ def _join_page(request: HttpRequest, access: actions.GroupAccess, *, invite_toke
                 )
             return redirect("groups:detail", slug=group.slug)
     joins_now = invite_token is not None or group.join_policy == group.JoinPolicy.OPEN
-    return _render(request, "groups/join.html", {"group": group, "form": form, "joins_now": joins_now}, form)
+    return render_form_page(request, "groups/join.html", {"group": group, "form": form, "joins_now": joins_now}, form)
 
 
 @require_http_methods(["GET", "POST"])
@@ -242,13 +234,15 @@ def change_handle(request: HttpRequest, access: actions.GroupAccess) -> HttpResp
         try:
             actions.do_change_handle(access.membership, form.cleaned_data["handle"])
         except ActionError as error:
-            _form_error(form, error)
+            add_action_error(form, error)
         else:
             messages.success(
                 request, _("Your name in this group is now %(handle)s.") % {"handle": access.membership.handle}
             )
             return redirect("groups:detail", slug=slug)
-    return _render(request, "groups/handle.html", {"group": access.group, "form": form, "access": access}, form)
+    return render_form_page(
+        request, "groups/handle.html", {"group": access.group, "form": form, "access": access}, form
+    )
 
 
 @require_http_methods(["GET", "POST"])
@@ -265,7 +259,7 @@ def group_settings(request: HttpRequest, access: actions.GroupAccess) -> HttpRes
             messages.success(request, _("The group's settings are saved."))
             return redirect("groups:detail", slug=group.slug)
         group.refresh_from_db()
-    return _render(request, "groups/group_form.html", {"form": form, "group": group, "creating": False}, form)
+    return render_form_page(request, "groups/group_form.html", {"form": form, "group": group, "creating": False}, form)
 
 
 @require_GET
@@ -317,11 +311,11 @@ def invites(request: HttpRequest, access: actions.GroupAccess) -> HttpResponse:
                 label=form.cleaned_data["label"],
             )
         except ActionError as error:
-            _form_error(form, error)
+            add_action_error(form, error)
         else:
             new_link = request.build_absolute_uri(reverse("groups:invite", args=[token]))
             form = InviteForm()
-    return _render(
+    return render_form_page(
         request,
         "groups/invites.html",
         {

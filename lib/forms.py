@@ -4,8 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.forms import BaseForm
 from django.forms.boundfield import BoundField
 from django.forms.renderers import DjangoTemplates
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+
+from lib.errors import ActionError
 
 
 class AccessibleBoundField(BoundField):
@@ -26,3 +31,16 @@ class AccessibleBoundField(BoundField):
 
 class FormRenderer(DjangoTemplates):
     bound_field_class = AccessibleBoundField
+
+
+def add_action_error(form: BaseForm, error: ActionError) -> None:
+    """Show a rule's refusal on the form, beside the field it names (or at the top)."""
+    form.add_error(error.field if error.field in form.fields else None, error.message)
+
+
+def render_form_page(
+    request: HttpRequest, template: str, context: dict[str, Any], form: BaseForm | None = None
+) -> HttpResponse:
+    """Render a page with a form, answering 400 when the form has errors."""
+    status = 400 if form is not None and form.is_bound and form.errors else 200
+    return render(request, template, context, status=status)
