@@ -249,7 +249,10 @@ LANGUAGE_COOKIE_HTTPONLY = True
 LANGUAGE_COOKIE_SAMESITE = "Lax"
 
 # --- Security headers -----------------------------------------------------------------
-SECURE_REFERRER_POLICY = "no-referrer"
+# "same-origin", not "no-referrer": under no-referrer, browsers send `Origin: null` with
+# Hearth's own form posts, and Django's CSRF check refuses every one of them (403). Other
+# sites (the Quick exit site, crisis links) still get no Referer at all.
+SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"

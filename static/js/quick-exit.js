@@ -38,3 +38,15 @@ document.addEventListener("click", (event) => {
     quickExit();
   }
 });
+
+// The skip link moves focus to the main content without adding "#main" to the tab's history:
+// Quick exit can only replace the current entry, so any extra Hearth entry would come back
+// with one press of Back.
+document.addEventListener("click", (event) => {
+  const link = event.target instanceof Element ? event.target.closest("a.skip-link") : null;
+  const target = link && document.getElementById(link.hash.slice(1));
+  if (target) {
+    event.preventDefault();
+    target.focus(); // also scrolls it into view
+  }
+});
