@@ -19,7 +19,8 @@ from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Count, F, Q, QuerySet
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
+from django.db.models.functions import ExtractHour, ExtractIsoWeekDay
 from django.http import Http404
 from django.urls import reverse
 from django.utils import timezone, translation
@@ -30,6 +31,7 @@ from accounts.models import User
 from groups.handles import clean_handle, handle_key, suggest_handle, validate_handle
 from groups.models import HandleChange, Invite, Membership, SupportGroup, hash_invite_token
 from lib.errors import ActionError
+from lib.timefmt import zone
 
 HANDLE_CHANGE_INTERVAL = timedelta(days=30)
 VISIBLE_TO_SELF = (Membership.Status.ACTIVE, Membership.Status.PENDING)
@@ -130,11 +132,45 @@ def can_create_groups(user: Viewer) -> bool:
 # --- Directory -------------------------------------------------------------------------
 
 
+# Parts of the day, as local hours [start, end), for the "meets on" filter.
+PARTS_OF_DAY = {"morning": (5, 12), "afternoon": (12, 17), "evening": (17, 22), "night": (22, 5)}
+
+
+def _meets_at(weekday: int | None, part_of_day: str, viewer_timezone: str) -> Exists:
+    """Groups with an upcoming meeting on that ISO weekday / part of day, in the viewer's zone."""
+    from meetings.models import Meeting
+
+    tz = zone(viewer_timezone)
+    meetings = Meeting.objects.filter(
+        group=OuterRef("pk"), status=Meeting.Status.SCHEDULED, starts_at__gt=timezone.now()
+    ).annotate(local_weekday=ExtractIsoWeekDay("starts_at", tzinfo=tz), local_hour=ExtractHour("starts_at", tzinfo=tz))
+    if weekday:
+        meetings = meetings.filter(local_weekday=weekday)
+    if part_of_day in PARTS_OF_DAY:
+        start, end = PARTS_OF_DAY[part_of_day]
+        hours = (
+            Q(local_hour__gte=start, local_hour__lt=end)
+            if start < end
+            else Q(local_hour__gte=start) | Q(local_hour__lt=end)
+        )
+        meetings = meetings.filter(hours)
+    return Exists(meetings)
+
+
 def directory_groups(
-    *, query: str = "", topic: str = "", language: str = "", join_policy: str = ""
+    *,
+    query: str = "",
+    topic: str = "",
+    language: str = "",
+    join_policy: str = "",
+    weekday: int | None = None,
+    part_of_day: str = "",
+    viewer_timezone: str = "UTC",
 ) -> QuerySet[SupportGroup]:
     """Listed groups matching the filters, with what a directory card shows, in few queries."""
     groups = SupportGroup.objects.filter(is_listed=True)
+    if weekday or part_of_day:
+        groups = groups.filter(_meets_at(weekday, part_of_day, viewer_timezone))
     if query:
         groups = groups.filter(Q(name__icontains=query) | Q(description__icontains=query))
     if topic:

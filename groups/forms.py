@@ -31,6 +31,34 @@ class DirectoryFilterForm(forms.Form):
     join_policy = forms.ChoiceField(
         label=_("Joining"), choices=[("", _("Any")), *SupportGroup.JoinPolicy.choices], required=False
     )
+    day = forms.TypedChoiceField(
+        label=_("Meets on"),
+        coerce=int,
+        empty_value=None,
+        required=False,
+        choices=[
+            ("", _("Any day")),
+            (1, _("Monday")),
+            (2, _("Tuesday")),
+            (3, _("Wednesday")),
+            (4, _("Thursday")),
+            (5, _("Friday")),
+            (6, _("Saturday")),
+            (7, _("Sunday")),
+        ],
+    )
+    part_of_day = forms.ChoiceField(
+        label=_("At"),
+        required=False,
+        choices=[
+            ("", _("Any time")),
+            ("morning", _("Morning (5–12)")),
+            ("afternoon", _("Afternoon (12–17)")),
+            ("evening", _("Evening (17–22)")),
+            ("night", _("Night (22–5)")),
+        ],
+        help_text=_("In your timezone."),
+    )
 
 
 class HandleField(forms.CharField):

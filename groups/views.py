@@ -65,7 +65,7 @@ def group_page(require: Callable[[actions.GroupAccess], actions.GroupAccess]) ->
 @require_GET
 def directory(request: HttpRequest) -> HttpResponse:
     form = DirectoryFilterForm(request.GET or None)
-    filters: dict[str, str] = {}
+    filters: dict[str, Any] = {}
     if form.is_valid():
         data = form.cleaned_data
         filters = {
@@ -73,6 +73,9 @@ def directory(request: HttpRequest) -> HttpResponse:
             "topic": data["topic"].slug if data["topic"] else "",
             "language": data["language"],
             "join_policy": data["join_policy"],
+            "weekday": data["day"],
+            "part_of_day": data["part_of_day"],
+            "viewer_timezone": getattr(request.user, "timezone", "UTC"),
         }
     page = Paginator(actions.directory_groups(**filters), GROUPS_PER_PAGE).get_page(request.GET.get("page"))
     query = {key: value for key, value in request.GET.items() if key != "page" and value}

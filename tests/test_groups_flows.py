@@ -473,3 +473,30 @@ def test_bad_settings_change_nothing(client: Client, circle: SupportGroup, owen:
     assert response.status_code == 400
     circle.refresh_from_db()
     assert (circle.slug, circle.name) == ("tuesday-circle", "Tuesday Circle")
+
+
+def test_directory_finds_groups_by_meeting_day_and_time_in_my_timezone(
+    client: Client, circle: SupportGroup, owen: User, charlie: User
+) -> None:
+    from datetime import UTC, date, datetime, time
+
+    from groups.actions import access_group
+    from meetings import actions as meetings
+
+    make_group(name="Saturday Mornings", slug="saturday-mornings")
+    with time_machine.travel(datetime(2026, 3, 2, 12, tzinfo=UTC), tick=False):
+        meetings.do_create_series(
+            access_group(owen, circle.slug),
+            meetings.SeriesData("Circle", "FREQ=WEEKLY;BYDAY=TU;COUNT=3", date(2026, 3, 1), time(19, 0), 90, 12, []),
+        )
+        directory = reverse("groups:directory")
+        # Tuesday 19:00 in London is Tuesday evening there…
+        page = client.get(directory, {"day": "2", "part_of_day": "evening"}).content.decode()
+        assert "Tuesday Circle" in page and "Saturday Mornings" not in page
+        assert "Tuesday Circle" not in client.get(directory, {"day": "3"}).content.decode()
+        # …and Wednesday night (00:30) in Kolkata (all three meetings are before the clocks change).
+        charlie.timezone = "Asia/Kolkata"
+        charlie.save()
+        client.force_login(charlie)
+        assert "Tuesday Circle" in client.get(directory, {"day": "3", "part_of_day": "night"}).content.decode()
+        assert "Tuesday Circle" not in client.get(directory, {"day": "2"}).content.decode()
