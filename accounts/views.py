@@ -18,6 +18,7 @@ from accounts.actions import do_mark_notices_read, do_sign_up, do_update_prefere
 from accounts.forms import LoginForm, PreferencesForm, QueuedPasswordResetForm, SignupForm
 from accounts.models import User
 from lib import ratelimit
+from lib.forms import render_form_page
 
 SIGNUPS_PER_HOUR_PER_ADDRESS = 20
 
@@ -43,7 +44,7 @@ def signup(request: HttpRequest) -> HttpResponse:
             request.session.set_expiry(0)
             messages.success(request, _("Welcome to Hearth. Your account is ready."))
             return redirect("home")
-    return render(request, "accounts/signup.html", {"form": form}, status=400 if form.errors else 200)
+    return render_form_page(request, "accounts/signup.html", {"form": form}, form)
 
 
 class LoginView(auth_views.LoginView):
@@ -91,7 +92,7 @@ def preferences(request: HttpRequest) -> HttpResponse:
                 messages.success(request, _("Your settings are saved."))
             return redirect("accounts:settings")
         user.refresh_from_db()
-    return render(request, "accounts/settings.html", {"form": form}, status=400 if form.errors else 200)
+    return render_form_page(request, "accounts/settings.html", {"form": form}, form)
 
 
 class PasswordChangeView(auth_views.PasswordChangeView):
