@@ -500,3 +500,15 @@ def test_directory_finds_groups_by_meeting_day_and_time_in_my_timezone(
         client.force_login(charlie)
         assert "Tuesday Circle" in client.get(directory, {"day": "3", "part_of_day": "night"}).content.decode()
         assert "Tuesday Circle" not in client.get(directory, {"day": "2"}).content.decode()
+
+
+def test_option_groups_are_named_fieldsets(client: Client, circle: SupportGroup, dana: User, bob: User) -> None:
+    client.force_login(dana)
+    page = client.get(reverse("groups:create")).content.decode()
+    assert '<legend>Topics <span class="required">(required)</span></legend>' in page
+    assert "<legend>Who can join" in page
+    assert 'for=""' not in page
+    client.force_login(bob)
+    schedule = client.get(reverse("meetings:create_series", args=[circle.slug])).content.decode()
+    assert "<legend>Repeats" in schedule and "<legend>Facilitator rota</legend>" in schedule
+    assert 'for=""' not in schedule
