@@ -34,18 +34,38 @@ def check_cache() -> None:
 
 
 async def check_channel_layer() -> None:
-    """Send a message to a fresh channel and read it back."""
+    """Send a message to a fresh channel and read it back; every step is bounded."""
     layer = get_channel_layer()
     if layer is None:
         raise RuntimeError("no channel layer is configured")
-    channel = await layer.new_channel("healthz.")
+    before = _probe_channels(layer)
+    channel = None
     try:
+        channel = await asyncio.wait_for(layer.new_channel("healthz."), TIMEOUT_SECONDS)
         await asyncio.wait_for(layer.send(channel, {"type": "healthz.ping"}), TIMEOUT_SECONDS)
         message = await asyncio.wait_for(layer.receive(channel), TIMEOUT_SECONDS)
     finally:
-        await _forget_channel(layer, channel)
+        # new_channel registers the channel before it subscribes: when that fails, `channel`
+        # stays None but the registration is left behind, once per failed check.
+        leftovers = {channel} if channel else _probe_channels(layer) - before
+        for leftover in leftovers:
+            try:
+                await asyncio.wait_for(_forget_channel(layer, leftover), TIMEOUT_SECONDS)
+            except Exception as error:  # noqa: BLE001 - report the check's own failure, not this one
+                logger.info("healthz: could not drop probe channel %s: %s", leftover, error)
     if message.get("type") != "healthz.ping":
         raise RuntimeError("channel layer returned an unexpected message")
+
+
+def _probe_channels(layer: BaseChannelLayer) -> set[str]:
+    """The probe channels this process holds for the current event loop."""
+    if isinstance(layer, InMemoryChannelLayer):
+        names = layer.channels
+    elif hasattr(layer, "_get_layer"):  # RedisPubSubChannelLayer: one layer per event loop
+        names = layer._get_layer().channels
+    else:
+        return set()
+    return {name for name in names if "healthz." in name}
 
 
 async def _forget_channel(layer: BaseChannelLayer, channel: str) -> None:
@@ -65,24 +85,28 @@ def check_broker() -> None:
     for key in ("data_folder_in", "control_folder"):
         if key in options and not Path(str(options[key])).is_dir():
             raise RuntimeError(f"broker folder {options[key]} is missing")
-    with app.connection_for_write() as conn:
+    # ensure_connection's timeout only bounds its retry loop: without socket timeouts, kombu's
+    # Redis transport waits forever for a server that accepts connections but never answers.
+    bounded = {"socket_timeout": TIMEOUT_SECONDS, "socket_connect_timeout": TIMEOUT_SECONDS}
+    with app.connection_for_write(transport_options=bounded) as conn:
         conn.ensure_connection(max_retries=1, interval_start=0, interval_step=0, timeout=TIMEOUT_SECONDS)
 
 
-SYNC_CHECKS: dict[str, Callable[[], None]] = {
-    "database": check_database,
-    "cache": check_cache,
-    "broker": check_broker,
-}
-
-
 async def run_checks() -> dict[str, str]:
-    """Run every check; the result maps each dependency to "ok" or "error: …"."""
-    results = {}
-    for name, check in SYNC_CHECKS.items():
-        results[name] = await _outcome(name, sync_to_async(check))
-    results["channel_layer"] = await _outcome("channel_layer", check_channel_layer)
-    return results
+    """Run every check at once; the result maps each dependency to "ok" or "error: …".
+
+    Each check is bounded by TIMEOUT_SECONDS, and they run side by side, so that a Redis that
+    has stopped answering costs one timeout, not one per dependency that lives on it.
+    """
+    checks: dict[str, Callable[[], Awaitable[None]]] = {
+        "database": sync_to_async(check_database),
+        # Network clients that are safe off the request's thread, so they can run alongside.
+        "cache": sync_to_async(check_cache, thread_sensitive=False),
+        "broker": sync_to_async(check_broker, thread_sensitive=False),
+        "channel_layer": check_channel_layer,
+    }
+    outcomes = await asyncio.gather(*(_outcome(name, check) for name, check in checks.items()))
+    return dict(zip(checks, outcomes, strict=True))
 
 
 async def _outcome(name: str, check: Callable[[], Awaitable[None]]) -> str:

@@ -86,9 +86,28 @@ def alice_client(client: Client, alice: User) -> Client:
 @pytest.fixture(autouse=True)
 def _isolated_cache() -> Iterator[None]:
     """Throttle counters and cached values never leak from one test into the next."""
-    cache.clear()
+    _clear_hearth_cache()
     yield
-    cache.clear()
+    _clear_hearth_cache()
+
+
+def _clear_hearth_cache() -> None:
+    """Delete Hearth's cache keys only: on Redis, cache.clear() would FLUSHDB the database the
+    broker queues and the channel layer share."""
+    from django.conf import settings
+
+    if not settings.REDIS_URL:
+        cache.clear()  # local memory of this process only
+        return
+    import redis
+
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    try:
+        keys = list(client.scan_iter(match=cache.make_key("*"), count=500))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()
 
 
 @pytest.fixture(autouse=True)

@@ -467,35 +467,3 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             server, since = started
             report.sections.append(("hearth server output", server.output(since) or "(nothing)"))
     return report
-
-
-# --- Redis --------------------------------------------------------------------------------
-
-
-@pytest.fixture(autouse=True)
-def _isolated_cache() -> Iterator[None]:
-    """Replaces tests/conftest.py's cache.clear(), which is FLUSHDB on a shared Redis.
-
-    Only Hearth's cache keys go (the server's rate-limit counters among them), so that
-    sign-up limits do not carry over from one test (or one run) to the next.
-    """
-    _clear_hearth_cache()
-    yield
-    _clear_hearth_cache()
-
-
-def _clear_hearth_cache() -> None:
-    from django.core.cache import cache
-
-    if not settings.REDIS_URL:
-        cache.clear()  # local memory of this process only
-        return
-    import redis
-
-    client = redis.Redis.from_url(settings.REDIS_URL)
-    try:
-        keys = list(client.scan_iter(match=cache.make_key("*"), count=500))
-        if keys:
-            client.delete(*keys)
-    finally:
-        client.close()
