@@ -1,5 +1,9 @@
 """WebSocket routes. Each app that speaks WebSocket adds its patterns here."""
 
-from django.urls import URLPattern, URLResolver
+from django.urls import URLPattern, URLResolver, path
 
-websocket_urlpatterns: list[URLPattern | URLResolver] = []
+from meetings.consumers import RoomConsumer
+
+websocket_urlpatterns: list[URLPattern | URLResolver] = [
+    path("ws/rooms/<str:meeting>/", RoomConsumer.as_asgi()),
+]

@@ -339,3 +339,10 @@ FORM_RENDERER = "lib.forms.FormRenderer"
 # Staff, and people given the "groups.add_supportgroup" permission, can create groups; with
 # this on, every member can.
 GROUP_CREATION_OPEN = envbool("GROUP_CREATION_OPEN", False)
+
+# --- Meeting rooms --------------------------------------------------------------------
+ROOM_OPENS_MINUTES_BEFORE = envint("ROOM_OPENS_MINUTES_BEFORE", 10)
+ROOM_GRACE_MINUTES = envint("ROOM_GRACE_MINUTES", 15)
+ROOM_MESSAGES_PER_WINDOW = envint("ROOM_MESSAGES_PER_WINDOW", 5)
+ROOM_RATE_WINDOW_SECONDS = envint("ROOM_RATE_WINDOW_SECONDS", 10)
+ROOM_SOCKETS_PER_MEMBER = envint("ROOM_SOCKETS_PER_MEMBER", 3)

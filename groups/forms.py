@@ -126,6 +126,7 @@ class GroupForm(forms.ModelForm[SupportGroup]):
             "message_retention_days",
             "crisis_region",
             "allow_drop_ins",
+            "share_minutes",
         )
         widgets: ClassVar = {
             "description": forms.Textarea(attrs={"rows": 4}),

@@ -95,6 +95,12 @@ class SupportGroup(models.Model):
         default=False,
         help_text=_("Members may enter a meeting's room without having said they are going."),
     )
+    share_minutes = models.PositiveSmallIntegerField(
+        _("minutes for each share"),
+        default=3,
+        validators=[MinValueValidator(1), MaxValueValidator(15)],
+        help_text=_("How long a member has the floor when a facilitator gives it to them."),
+    )
     created_at = models.DateTimeField(default=now)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

@@ -12,13 +12,16 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Count, Prefetch, Q, QuerySet
 from django.http import Http404
 from django.urls import reverse
 from django.utils import timezone, translation
+from django.utils.functional import Promise
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
 
 from accounts.actions import do_notify
 from accounts.models import User
@@ -30,6 +33,12 @@ from meetings import recurrence
 from meetings.models import MAX_DURATION_MINUTES, CalendarFeed, Meeting, MeetingSeries, RotaEntry, Rsvp
 
 MATERIALISE_AHEAD = timedelta(weeks=8)
+
+# Notices, rendered later in each recipient's own language.
+MOVED = gettext_lazy("%(title)s has moved to %(when)s.")
+CANCELLED = gettext_lazy("%(title)s on %(when)s is cancelled.")
+SCHEDULE_CHANGED = gettext_lazy("The group's schedule changed.")
+SERIES_ENDED = gettext_lazy("This regular meeting has ended.")
 NEEDS_FACILITATOR_WITHIN = timedelta(hours=48)
 
 
@@ -71,7 +80,12 @@ def check_capacity(capacity: int, meeting: Meeting | None = None) -> int:
         going = meeting.rsvps.filter(status=Rsvp.Status.GOING).count()
         if capacity < going:
             raise ActionError(
-                _("%(going)d people are already going: places can't go below that.") % {"going": going},
+                ngettext(
+                    "%(going)d person is already going: places can't go below that.",
+                    "%(going)d people are already going: places can't go below that.",
+                    going,
+                )
+                % {"going": going},
                 field="capacity",
             )
     return capacity
@@ -159,7 +173,11 @@ def do_update_series(access: GroupAccess, series: MeetingSeries, data: SeriesDat
         going = meeting.rsvps.filter(status=Rsvp.Status.GOING).count()
         if data.capacity < going:
             raise ActionError(
-                _("%(going)d people are going to the meeting on %(date)s: places can't go below that.")
+                ngettext(
+                    "%(going)d person is going to the meeting on %(date)s: places can't go below that.",
+                    "%(going)d people are going to the meeting on %(date)s: places can't go below that.",
+                    going,
+                )
                 % {"going": going, "date": meeting.series_date},
                 field="capacity",
             )
@@ -175,7 +193,7 @@ def do_update_series(access: GroupAccess, series: MeetingSeries, data: SeriesDat
     for meeting in upcoming:
         occurrence = wanted.pop(meeting.series_date, None) if meeting.series_date else None
         if occurrence is None:
-            _cancel(meeting, _("The group's schedule changed."))
+            _cancel(meeting, SCHEDULE_CHANGED)
             continue
         moved = occurrence.starts_at != meeting.starts_at
         meeting.title = data.title
@@ -185,7 +203,7 @@ def do_update_series(access: GroupAccess, series: MeetingSeries, data: SeriesDat
         meeting.save()
         _promote_waitlist(meeting)
         if moved:
-            _tell_attendees(meeting, _("%(title)s has moved to %(when)s."), reason=_("The group's schedule changed."))
+            _tell_attendees(meeting, MOVED, reason=SCHEDULE_CHANGED)
     materialise_series(series)
 
 
@@ -198,7 +216,7 @@ def do_end_series(access: GroupAccess, series: MeetingSeries) -> int:
     upcoming = series.meetings.filter(starts_at__gt=timezone.now(), status=Meeting.Status.SCHEDULED, is_detached=False)
     count = 0
     for meeting in upcoming:
-        _cancel(meeting, _("This regular meeting has ended."))
+        _cancel(meeting, SERIES_ENDED)
         count += 1
     return count
 
@@ -337,7 +355,7 @@ def do_update_meeting(
     meeting.save()
     _promote_waitlist(meeting)
     if moved:
-        _tell_attendees(meeting, _("%(title)s has moved to %(when)s."), reason=meeting.change_reason)
+        _tell_attendees(meeting, MOVED, reason=meeting.change_reason)
 
 
 @transaction.atomic
@@ -353,16 +371,18 @@ def do_cancel_meeting(access: GroupAccess, meeting: Meeting, reason: str) -> Non
     _cancel(meeting, reason.strip())
 
 
-def _cancel(meeting: Meeting, reason: str) -> None:
+def _cancel(meeting: Meeting, reason: str | Promise) -> None:
     meeting.status = Meeting.Status.CANCELLED
-    meeting.change_reason = reason[:300]
+    with translation.override(settings.LANGUAGE_CODE):  # what the meeting page shows everyone
+        meeting.change_reason = str(reason)[:300]
     meeting.is_detached = True
     meeting.save(update_fields=["status", "change_reason", "is_detached"])
-    _tell_attendees(meeting, _("%(title)s on %(when)s is cancelled."), reason=meeting.change_reason)
+    _tell_attendees(meeting, CANCELLED, reason=reason)
 
 
-def _tell_attendees(meeting: Meeting, template: str, *, reason: str) -> None:
-    """An in-app notice to everyone going or waitlisted, in their own language and timezone."""
+def _tell_attendees(meeting: Meeting, template: Promise, *, reason: str | Promise) -> None:
+    """An in-app notice to everyone going or waitlisted, in their own language and timezone
+    (the texts arrive lazy, and are rendered inside each recipient's language)."""
     rsvps = meeting.rsvps.filter(status__in=[Rsvp.Status.GOING, Rsvp.Status.WAITLISTED]).select_related(
         "membership__user", "meeting__group"
     )
@@ -371,9 +391,9 @@ def _tell_attendees(meeting: Meeting, template: str, *, reason: str) -> None:
         user = rsvp.membership.user
         with translation.override(user.language):
             when = show_time(meeting.starts_at, user.timezone, meeting.group.timezone).local
-            text = template % {"title": meeting.title, "when": when}
+            text = str(template) % {"title": meeting.title, "when": when}
             if reason:
-                text += " " + _("Reason: %(reason)s") % {"reason": reason}
+                text += " " + _("Reason: %(reason)s") % {"reason": str(reason)}
         do_notify(user, text, url)
 
 
@@ -459,7 +479,7 @@ def upcoming_meetings(group: SupportGroup, *, limit: int = 10) -> list[Meeting]:
     return list(
         Meeting.objects.filter(group=group, ends_at__gt=timezone.now())
         .annotate(going_count=Count("rsvps", filter=Q(rsvps__status=Rsvp.Status.GOING)))
-        .select_related("facilitator", "backup")
+        .select_related("group", "facilitator", "backup")
         .order_by("starts_at")[:limit]
     )
 

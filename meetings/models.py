@@ -135,3 +135,120 @@ class CalendarFeed(models.Model):
 
     def __str__(self) -> str:
         return f"Calendar feed of user {self.user_id}"
+
+
+class Room(models.Model):
+    """The live text room of one meeting: its controls and the counter behind message `seq`."""
+
+    class Phase(models.TextChoices):
+        OPENING = "opening", _("Opening")
+        SHARES = "shares", _("Shares")
+        OPEN_DISCUSSION = "open_discussion", _("Open discussion")
+        CLOSING = "closing", _("Closing")
+
+    meeting = models.OneToOneField(Meeting, on_delete=models.CASCADE, related_name="room")
+    last_seq = models.PositiveIntegerField(default=0)
+    opened_early_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    locked = models.BooleanField(default=False)
+    slow_mode_seconds = models.PositiveSmallIntegerField(default=0)
+    phase = models.CharField(max_length=20, choices=Phase.choices, default=Phase.OPENING)
+    no_crosstalk = models.BooleanField(default=True)
+    sharer = models.ForeignKey(Membership, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    share_ends_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"Room of {self.meeting}"
+
+
+class RoomEvent(models.Model):
+    """One entry of a room's log, numbered by `seq` (1, 2, 3… with no gap): a message, a
+    deletion or a reaction. Clients catch up by asking for what came after their last seq."""
+
+    class Kind(models.TextChoices):
+        MESSAGE = "message", _("Message")
+        DELETION = "deletion", _("Deletion")
+        REACTION = "reaction", _("Reaction")
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="events")
+    seq = models.PositiveIntegerField()
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    membership = models.ForeignKey(Membership, on_delete=models.CASCADE, related_name="+")
+    client_id = models.CharField(max_length=64, blank=True)
+    body = models.TextField(blank=True)
+    # For deletions and reactions: the message they are about.
+    target_seq = models.PositiveIntegerField(null=True, blank=True)
+    reaction = models.CharField(max_length=16, blank=True)
+    # Reactions can be taken back: the reaction event stays, marked off.
+    reaction_on = models.BooleanField(default=True)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=now)
+
+    class Meta:
+        ordering = ("seq",)
+        constraints: ClassVar = [
+            models.UniqueConstraint(fields=["room", "seq"], name="room_event_seq_unique"),
+            models.UniqueConstraint(
+                fields=["room", "membership", "client_id"],
+                condition=~models.Q(client_id=""),
+                name="room_event_client_id_once",
+            ),
+        ]
+        indexes: ClassVar = [models.Index(fields=["room", "membership", "kind", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.kind} #{self.seq}"
+
+
+class RoomAction(models.Model):
+    """A record of every room control: who did what to whom, when and why."""
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="actions")
+    actor = models.ForeignKey(Membership, null=True, on_delete=models.SET_NULL, related_name="+")
+    target = models.ForeignKey(Membership, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    action = models.CharField(max_length=24)
+    reason = models.CharField(max_length=500, blank=True)
+    detail = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=now)
+
+    class Meta:
+        ordering = ("created_at", "pk")
+
+    def __str__(self) -> str:
+        return f"{self.action} at {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class RoomPresence(models.Model):
+    """One open socket of one member in a room; also the room's attendance record."""
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="presences")
+    membership = models.ForeignKey(Membership, on_delete=models.CASCADE, related_name="+")
+    channel_name = models.CharField(max_length=200, unique=True)
+    connected_at = models.DateTimeField(default=now)
+    seen_at = models.DateTimeField(default=now)
+
+    class Meta:
+        indexes: ClassVar = [models.Index(fields=["room", "seen_at"])]
+
+    def __str__(self) -> str:
+        return self.channel_name
+
+
+class RoomParticipant(models.Model):
+    """Everyone who entered a room, with their per-room state: hand, mute, removal."""
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="participants")
+    membership = models.ForeignKey(Membership, on_delete=models.CASCADE, related_name="+")
+    first_joined_at = models.DateTimeField(default=now)
+    hand_raised_at = models.DateTimeField(null=True, blank=True)
+    muted_until = models.DateTimeField(null=True, blank=True)
+    mute_reason = models.CharField(max_length=500, blank=True)
+    removed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints: ClassVar = [
+            models.UniqueConstraint(fields=["room", "membership"], name="room_participant_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.membership.handle} in {self.room}"

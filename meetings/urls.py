@@ -18,4 +18,6 @@ urlpatterns = [
     path("groups/<slug:slug>/meetings/<str:public_id>/edit/", views.edit_meeting, name="edit"),
     path("groups/<slug:slug>/meetings/<str:public_id>/cancel/", views.cancel_meeting, name="cancel"),
     path("groups/<slug:slug>/meetings/<str:public_id>/calendar.ics", views.meeting_ics, name="ics"),
+    path("groups/<slug:slug>/meetings/<str:public_id>/room/", views.room_page, name="room"),
+    path("groups/<slug:slug>/meetings/<str:public_id>/transcript/", views.transcript, name="transcript"),
 ]

@@ -17,10 +17,10 @@ from groups.actions import GroupAccess, require_member
 from groups.views import group_page
 from lib.errors import ActionError
 from lib.forms import add_action_error, render_form_page
-from meetings import actions
+from meetings import actions, room_actions
 from meetings.calendar import build_calendar
 from meetings.forms import CancelForm, EditMeetingForm, MeetingForm, SeriesForm
-from meetings.models import Meeting, MeetingSeries, Rsvp
+from meetings.models import Meeting, MeetingSeries, Room, Rsvp
 from meetings.recurrence import describe_rule, rule_fields, until_date
 
 
@@ -182,7 +182,9 @@ def meeting_detail(request: HttpRequest, access: GroupAccess, public_id: str) ->
 def rsvp(request: HttpRequest, access: GroupAccess, public_id: str) -> HttpResponse:
     meeting = _meeting_or_404(access, public_id)
     answer = request.POST.get("going")
-    if access.membership is None or answer not in ("yes", "no"):
+    if not access.is_member or access.membership is None:
+        messages.error(request, _("Only members of this group can answer for its meetings."))
+    elif answer not in ("yes", "no"):
         messages.error(request, _("Answer going or not going."))
     else:
         try:
@@ -311,3 +313,38 @@ def calendar_feed(request: HttpRequest, token: str) -> HttpResponse:
     response = HttpResponse(body, content_type="text/calendar; charset=utf-8")
     response["Cache-Control"] = "private, no-store"
     return response
+
+
+@require_GET
+@group_page(require_member)
+def room_page(request: HttpRequest, access: GroupAccess, public_id: str) -> HttpResponse:
+    """The live room's page; the socket itself decides who may enter, and says why not."""
+    meeting = _meeting_or_404(access, public_id)
+    return render(
+        request,
+        "meetings/room.html",
+        {
+            "group": access.group,
+            "meeting": meeting,
+            "access": access,
+            "is_facilitator": access.membership is not None and access.membership.is_facilitator,
+            "ws_path": f"/ws/rooms/{meeting.public_id}/",
+        },
+    )
+
+
+@require_GET
+@group_page(actions.require_scheduler)
+def transcript(request: HttpRequest, access: GroupAccess, public_id: str) -> HttpResponse:
+    """A closed room's messages, for the group's facilitators only (until retention removes them)."""
+    meeting = _meeting_or_404(access, public_id)
+    room = Room.objects.filter(meeting=meeting).first()
+    if room is not None and room_actions.is_open(meeting, room):
+        return render(
+            request, "meetings/transcript.html", {"group": access.group, "meeting": meeting, "still_open": True}
+        )
+    return render(
+        request,
+        "meetings/transcript.html",
+        {"group": access.group, "meeting": meeting, "messages": room_actions.transcript(meeting), "still_open": False},
+    )

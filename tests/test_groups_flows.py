@@ -412,6 +412,7 @@ GROUP_DATA = {
     "guidelines": "Be kind.",
     "message_retention_days": "30",
     "crisis_region": "us",
+    "share_minutes": "3",
     "handle": "Evening Lantern",
 }
 

@@ -1,0 +1,252 @@
+"""The meeting room's WebSocket consumer. Thin: parse a frame, call room_actions, send.
+
+Every frame is documented in docs/protocol.md. Bad input gets an `error` frame and the socket
+stays open; only removal, the end of the meeting and the room's closing time close it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, ClassVar
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from lib.realtime import frame_text
+from meetings import events
+from meetings import room_actions as room
+from meetings.room_actions import RoomError, RoomSession
+
+logger = logging.getLogger(__name__)
+
+MAX_FRAME_BYTES = 8 * 1024
+PRESENCE_TOUCH_SECONDS = 60
+CLOSE_REFUSED = 4403
+CLOSE_ENDED = 4000
+
+Handler = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+class RoomConsumer(AsyncJsonWebsocketConsumer):
+    session: RoomSession | None = None
+    last_sent_seq = 0
+    _closer: asyncio.Task[None] | None = None
+
+    # --- Connection ------------------------------------------------------------------
+
+    async def connect(self) -> None:
+        await self.accept()
+        public_id = self.scope["url_route"]["kwargs"]["meeting"]
+        try:
+            self.session = await database_sync_to_async(room.access_room)(self.scope["user"], public_id)
+        except RoomError as error:
+            # Refused with a reason the page can show, then closed.
+            await self.send_frame(error.frame())
+            await self.close(code=CLOSE_REFUSED)
+            return
+        session = self.session
+        await self.channel_layer.group_add(session.room_group, self.channel_name)
+        await self.channel_layer.group_add(session.member_group, self.channel_name)
+        welcome = await database_sync_to_async(room.do_enter_room)(session, self.channel_name)
+        await self.send_frame(welcome)
+        self._closer = asyncio.create_task(self._close_when_room_closes())
+
+    async def disconnect(self, code: int) -> None:
+        if self._closer is not None:
+            self._closer.cancel()
+        session = self.session
+        if session is None:
+            return
+        self.session = None
+        await self.channel_layer.group_discard(session.room_group, self.channel_name)
+        await self.channel_layer.group_discard(session.member_group, self.channel_name)
+        try:
+            await database_sync_to_async(room.do_leave_room)(session, self.channel_name)
+        except Exception:
+            logger.exception("Could not record that a socket left room %s", session.room_id)
+
+    async def _close_when_room_closes(self) -> None:
+        """Members read a room only while it is open: close the socket at closing time."""
+        while self.session is not None:
+            wait = (self.session.closes_at - timezone.now()).total_seconds()
+            await asyncio.sleep(min(max(wait, 0), PRESENCE_TOUCH_SECONDS))
+            if self.session is None:
+                return
+            if timezone.now() >= self.session.closes_at:
+                await self.send_frame(
+                    events.notice_frame("closed", _("The meeting's time is over: the room is closed."))
+                )
+                await self.close(code=CLOSE_ENDED)
+                return
+            await database_sync_to_async(room.do_touch_presence)(self.channel_name)
+
+    # --- Frames from the client ------------------------------------------------------
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any) -> None:
+        if bytes_data is not None or text_data is None:
+            await self.send_error("invalid", _("Frames are JSON text."))
+            return
+        if len(text_data.encode()) > MAX_FRAME_BYTES:
+            await self.send_error("frame_too_large", _("That frame is over 8 KB; nothing was done."))
+            return
+        try:
+            content = json.loads(text_data)
+        except ValueError:
+            await self.send_error("malformed", _("That frame isn't valid JSON; nothing was done."))
+            return
+        if not isinstance(content, dict):
+            await self.send_error("malformed", _("A frame is a JSON object with a type."))
+            return
+        await self.receive_json(content)
+
+    async def receive_json(self, content: dict[str, Any], **kwargs: Any) -> None:
+        if self.session is None:
+            return
+        kind = content.get("type")
+        handler = self.HANDLERS.get(kind) if isinstance(kind, str) else None
+        if handler is None:
+            await self.send_error("unknown_type", _("Unknown frame type %(type)r.") % {"type": kind})
+            return
+        try:
+            await handler(self, content)
+        except RoomError as error:
+            await self.send_frame(error.frame(), ref=content.get("client_id"))
+            if error.code in ("removed", "ended", "not_found"):
+                await self.close(code=CLOSE_REFUSED)
+        except (KeyError, TypeError, ValueError):
+            await self.send_error("invalid", _("That frame is missing a field or has one of the wrong kind."))
+
+    async def on_resume(self, content: dict[str, Any]) -> None:
+        last_seq = _int(content.get("last_seq", 0))
+        frames = await database_sync_to_async(room.events_after)(self._session(), last_seq)
+        for frame in frames:
+            await self.send_frame(frame)
+            self.last_sent_seq = max(self.last_sent_seq, frame["seq"])
+        caught_up = frames[-1]["seq"] if frames else last_seq
+        self.last_sent_seq = max(self.last_sent_seq, caught_up)
+        await self.send_frame({"type": "caught_up", "last_seq": caught_up, "more": len(frames) >= room.REPLAY_BATCH})
+
+    async def on_send(self, content: dict[str, Any]) -> None:
+        frame, created = await database_sync_to_async(room.do_post_message)(
+            self._session(), content["client_id"], content["body"]
+        )
+        await self.send_frame(
+            {"type": "ack", "client_id": frame["client_id"], "seq": frame["seq"], "duplicate": not created}
+        )
+
+    async def on_delete(self, content: dict[str, Any]) -> None:
+        await database_sync_to_async(room.do_delete_message)(
+            self._session(), _int(content["seq"]), str(content.get("reason", ""))
+        )
+
+    async def on_react(self, content: dict[str, Any]) -> None:
+        await database_sync_to_async(room.do_react)(
+            self._session(), _int(content["seq"]), str(content["reaction"]), bool(content.get("on", True))
+        )
+
+    async def on_hand(self, content: dict[str, Any]) -> None:
+        await database_sync_to_async(room.do_set_hand)(self._session(), bool(content["raised"]))
+
+    async def on_ping(self, content: dict[str, Any]) -> None:
+        await database_sync_to_async(room.do_touch_presence)(self.channel_name)
+        await self.send_frame({"type": "pong"})
+
+    async def on_give_floor(self, content: dict[str, Any]) -> None:
+        await database_sync_to_async(room.do_give_floor)(self._session(), str(content["member"]))
+
+    async def on_end_share(self, content: dict[str, Any]) -> None:
+        await database_sync_to_async(room.do_end_share)(self._session())
+
+    async def on_phase(self, content: dict[str, Any]) -> None:
+        no_crosstalk = content.get("no_crosstalk")
+        await database_sync_to_async(room.do_set_phase)(
+            self._session(), str(content["phase"]), None if no_crosstalk is None else bool(no_crosstalk)
+        )
+
+    async def on_mute(self, content: dict[str, Any]) -> None:
+        await database_sync_to_async(room.do_mute)(
+            self._session(), str(content["member"]), _int(content["minutes"]), str(content.get("reason", ""))
+        )
+
+    async def on_unmute(self, content: dict[str, Any]) -> None:
+        await database_sync_to_async(room.do_unmute)(self._session(), str(content["member"]))
+
+    async def on_remove(self, content: dict[str, Any]) -> None:
+        await database_sync_to_async(room.do_remove)(
+            self._session(), str(content["member"]), str(content.get("reason", ""))
+        )
+
+    async def on_lock(self, content: dict[str, Any]) -> None:
+        await database_sync_to_async(room.do_lock)(self._session(), bool(content["locked"]))
+
+    async def on_slow_mode(self, content: dict[str, Any]) -> None:
+        await database_sync_to_async(room.do_slow_mode)(self._session(), _int(content["seconds"]))
+
+    async def on_open(self, content: dict[str, Any]) -> None:
+        await database_sync_to_async(room.do_open_early)(self._session())
+
+    async def on_end(self, content: dict[str, Any]) -> None:
+        await database_sync_to_async(room.do_end_room)(self._session(), str(content.get("reason", "")))
+
+    HANDLERS: ClassVar[dict[str, Callable[[RoomConsumer, dict[str, Any]], Awaitable[None]]]] = {
+        "resume": on_resume,
+        "send": on_send,
+        "delete": on_delete,
+        "react": on_react,
+        "hand": on_hand,
+        "ping": on_ping,
+        "give_floor": on_give_floor,
+        "end_share": on_end_share,
+        "phase": on_phase,
+        "mute": on_mute,
+        "unmute": on_unmute,
+        "remove": on_remove,
+        "lock": on_lock,
+        "slow_mode": on_slow_mode,
+        "open": on_open,
+        "end": on_end,
+    }
+
+    # --- Messages from the channel layer -------------------------------------------------
+
+    async def room_frame(self, message: dict[str, Any]) -> None:
+        """A frame published to the room, already serialised once for every socket."""
+        seq = message.get("seq")
+        if seq is not None:
+            if seq <= self.last_sent_seq:
+                return  # already sent while catching up
+            self.last_sent_seq = seq
+        await self.send(text_data=message["text"])
+
+    async def room_close(self, message: dict[str, Any]) -> None:
+        """Removal or the end of the meeting: say why, then close this socket."""
+        await self.send_frame(message["frame"])
+        await self.close(code=message.get("code", CLOSE_ENDED))
+
+    # --- Helpers -----------------------------------------------------------------------
+
+    def _session(self) -> RoomSession:
+        if self.session is None:
+            raise RoomError("closed", _("The room is closed."))
+        return self.session
+
+    async def send_frame(self, frame: dict[str, Any], ref: object = None) -> None:
+        if ref is not None and isinstance(ref, str):
+            frame = {**frame, "client_id": ref}
+        with contextlib.suppress(Exception):
+            await self.send(text_data=frame_text(frame))
+
+    async def send_error(self, code: str, message: str) -> None:
+        await self.send_frame(events.error_frame(code, message))
+
+
+def _int(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError("expected a whole number")
+    return value

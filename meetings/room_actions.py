@@ -1,0 +1,634 @@
+"""Rules of the live room. The consumer parses frames and calls these; nothing else writes.
+
+The database is the source of truth: a message is stored with the room's next `seq` (the
+room row is locked while it is numbered, so seqs have no gaps and no repeats, whichever server
+process takes the message) and only then published. A client that missed a broadcast asks for
+what came after its last seq.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from accounts.models import User
+from groups.models import Membership
+from lib import ratelimit
+from lib.realtime import publish_on_commit, send_to_group_on_commit
+from lib.timefmt import show_time
+from meetings import events
+from meetings.models import Meeting, Room, RoomAction, RoomEvent, RoomParticipant, RoomPresence, Rsvp
+
+MAX_MESSAGE_LENGTH = 2000
+MAX_CLIENT_ID_LENGTH = 64
+PRESENCE_STALE_AFTER = timedelta(minutes=2)
+MAX_MUTE_MINUTES = 24 * 60
+MAX_SLOW_MODE_SECONDS = 300
+REPLAY_BATCH = 500
+
+
+class RoomError(Exception):
+    """A refusal for the person in the room: an `error` frame with this code and message."""
+
+    def __init__(self, code: str, message: str, **extra: Any) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.extra = extra
+
+    def frame(self) -> dict[str, Any]:
+        return events.error_frame(self.code, self.message, **self.extra)
+
+
+@dataclass(frozen=True)
+class RoomSession:
+    """What a consumer knows about the person behind one socket."""
+
+    room_id: int
+    meeting_id: int
+    membership_id: int
+    member: str  # Membership.public_id
+    handle: str
+    is_facilitator: bool
+    closes_at: datetime
+
+    @property
+    def room_group(self) -> str:
+        return events.room_group(self.room_id)
+
+    @property
+    def member_group(self) -> str:
+        return events.member_group(self.room_id, self.membership_id)
+
+
+# --- Opening window and entry ------------------------------------------------------------
+
+
+def opens_at(meeting: Meeting, room: Room) -> datetime:
+    scheduled = meeting.starts_at - timedelta(minutes=settings.ROOM_OPENS_MINUTES_BEFORE)
+    return min(scheduled, room.opened_early_at) if room.opened_early_at else scheduled
+
+
+def closes_at(meeting: Meeting, room: Room) -> datetime:
+    if room.ended_at is not None:
+        return room.ended_at
+    return meeting.ends_at + timedelta(minutes=settings.ROOM_GRACE_MINUTES)
+
+
+def is_open(meeting: Meeting, room: Room, now: datetime | None = None) -> bool:
+    now = now or timezone.now()
+    if meeting.is_cancelled or room.ended_at is not None:
+        return False
+    return opens_at(meeting, room) <= now < closes_at(meeting, room)
+
+
+def room_for(meeting: Meeting) -> Room:
+    room, _created = Room.objects.get_or_create(meeting=meeting)
+    return room
+
+
+def _runs_meeting(membership: Membership, meeting: Meeting) -> bool:
+    """The group's facilitators and owners, and whoever this meeting names, run the room."""
+    return membership.is_facilitator or membership.pk in (meeting.facilitator_id, meeting.backup_id)
+
+
+def access_room(user: User, meeting_public_id: str) -> RoomSession:
+    """Check everything about entering this meeting's room; RoomError says why not."""
+    meeting = Meeting.objects.select_related("group").filter(public_id=meeting_public_id).first()
+    membership = (
+        Membership.objects.filter(group=meeting.group, user=user, status=Membership.Status.ACTIVE).first()
+        if meeting is not None and user.is_authenticated
+        else None
+    )
+    if meeting is None or membership is None:
+        # The same answer for a meeting that does not exist and one the person may not know of.
+        raise RoomError("not_found", _("There is no meeting room here for you."))
+    room = room_for(meeting)
+    facilitator = _runs_meeting(membership, meeting)
+    now = timezone.now()
+    if meeting.is_cancelled:
+        raise RoomError("cancelled", _("This meeting is cancelled."))
+    if room.ended_at is not None or now >= closes_at(meeting, room):
+        raise RoomError("ended", _("This meeting has ended. Its room is closed."))
+    participant = RoomParticipant.objects.filter(room=room, membership=membership).first()
+    if not facilitator:
+        if now < opens_at(meeting, room):
+            opening = show_time(opens_at(meeting, room), user.timezone, meeting.group.timezone)
+            raise RoomError("not_open", _("The room opens at %(time)s.") % {"time": opening.local})
+        if participant is not None and participant.removed_at is not None:
+            raise RoomError("removed", _("A facilitator removed you from this meeting."))
+        if participant is None:
+            if room.locked:
+                raise RoomError("locked", _("The facilitators have closed this room to new arrivals."))
+            going = Rsvp.objects.filter(meeting=meeting, membership=membership, status=Rsvp.Status.GOING).exists()
+            if not going:
+                if not meeting.group.allow_drop_ins:
+                    raise RoomError("no_rsvp", _("This room is for people who said they are going."))
+                entered = RoomParticipant.objects.filter(room=room).count()
+                if entered >= meeting.capacity:
+                    raise RoomError("full", _("The room is full."))
+    live = RoomPresence.objects.filter(room=room, membership=membership, seen_at__gte=now - PRESENCE_STALE_AFTER)
+    if live.count() >= settings.ROOM_SOCKETS_PER_MEMBER:
+        raise RoomError(
+            "too_many_connections",
+            _("You are already in this room in %(count)d windows. Close one to join here.")
+            % {"count": settings.ROOM_SOCKETS_PER_MEMBER},
+        )
+    return RoomSession(
+        room_id=room.pk,
+        meeting_id=meeting.pk,
+        membership_id=membership.pk,
+        member=membership.public_id,
+        handle=membership.handle,
+        is_facilitator=facilitator,
+        closes_at=closes_at(meeting, room),
+    )
+
+
+def _present(room_id: int) -> list[tuple[Membership, bool]]:
+    room = Room.objects.select_related("meeting").get(pk=room_id)
+    memberships = Membership.objects.filter(
+        pk__in=RoomPresence.objects.filter(room_id=room_id, seen_at__gte=timezone.now() - PRESENCE_STALE_AFTER).values(
+            "membership_id"
+        )
+    ).order_by("handle")
+    return [(membership, _runs_meeting(membership, room.meeting)) for membership in memberships]
+
+
+def _hands(room_id: int) -> list[RoomParticipant]:
+    return list(
+        RoomParticipant.objects.filter(room_id=room_id, hand_raised_at__isnull=False, removed_at__isnull=True)
+        .select_related("membership")
+        .order_by("hand_raised_at", "pk")
+    )
+
+
+def _state(room: Room) -> dict[str, Any]:
+    return events.state_frame(room, room.sharer)
+
+
+@transaction.atomic
+def do_enter_room(session: RoomSession, channel_name: str) -> dict[str, Any]:
+    """Record the socket (presence and attendance) and return the welcome frame."""
+    now = timezone.now()
+    RoomPresence.objects.update_or_create(
+        channel_name=channel_name,
+        defaults={"room_id": session.room_id, "membership_id": session.membership_id, "seen_at": now},
+    )
+    RoomParticipant.objects.get_or_create(room_id=session.room_id, membership_id=session.membership_id)
+    room = Room.objects.select_related("sharer", "meeting").get(pk=session.room_id)
+    present = _present(session.room_id)
+    publish_on_commit(session.room_group, events.presence_frame(present))
+    participant = RoomParticipant.objects.get(room=room, membership_id=session.membership_id)
+    return {
+        "type": "welcome",
+        "you": {
+            "member": session.member,
+            "handle": session.handle,
+            "facilitator": session.is_facilitator,
+            "muted_until": events.iso(participant.muted_until) if _is_muted(participant, now) else None,
+        },
+        "room": _state(room),
+        "presence": events.presence_frame(present),
+        "hands": events.hands_frame(_hands(session.room_id)),
+        "last_seq": room.last_seq,
+        "closes_at": events.iso(session.closes_at),
+        "reactions": events.REACTIONS,
+    }
+
+
+@transaction.atomic
+def do_leave_room(session: RoomSession, channel_name: str) -> None:
+    RoomPresence.objects.filter(channel_name=channel_name).delete()
+    publish_on_commit(session.room_group, events.presence_frame(_present(session.room_id)))
+
+
+def do_touch_presence(channel_name: str) -> None:
+    RoomPresence.objects.filter(channel_name=channel_name).update(seen_at=timezone.now())
+
+
+def check_still_allowed(session: RoomSession) -> None:
+    """Re-check what may have changed since the socket opened (removal, end, membership)."""
+    room = Room.objects.select_related("meeting").get(pk=session.room_id)
+    if room.ended_at is not None or room.meeting.is_cancelled:
+        raise RoomError("ended", _("This meeting has ended. Its room is closed."))
+    membership = Membership.objects.get(pk=session.membership_id)
+    if not membership.is_active:
+        raise RoomError("not_found", _("There is no meeting room here for you."))
+    if RoomParticipant.objects.filter(room=room, membership=membership, removed_at__isnull=False).exists():
+        raise RoomError("removed", _("A facilitator removed you from this meeting."))
+
+
+# --- The log ---------------------------------------------------------------------------
+
+
+def events_after(session: RoomSession, last_seq: int) -> list[dict[str, Any]]:
+    """Everything in the room's log after `last_seq`, in order, as frames."""
+    if last_seq < 0:
+        raise RoomError("invalid", _("last_seq must be 0 or more."))
+    check_still_allowed(session)
+    found = RoomEvent.objects.filter(room_id=session.room_id, seq__gt=last_seq).select_related("membership")
+    return [events.event_frame(event, event.membership) for event in found.order_by("seq")[:REPLAY_BATCH]]
+
+
+def _next_seq(room_id: int) -> int:
+    """Lock the room row and take its next seq (no gap: a rolled-back insert gives it back)."""
+    room = Room.objects.select_for_update().get(pk=room_id)
+    room.last_seq += 1
+    room.save(update_fields=["last_seq"])
+    return room.last_seq
+
+
+def _is_muted(participant: RoomParticipant | None, now: datetime) -> bool:
+    return participant is not None and participant.muted_until is not None and participant.muted_until > now
+
+
+def _log(
+    session: RoomSession, action: str, *, target: Membership | None = None, reason: str = "", **detail: Any
+) -> None:
+    RoomAction.objects.create(
+        room_id=session.room_id,
+        actor_id=session.membership_id,
+        target=target,
+        action=action,
+        reason=reason[:500],
+        detail=detail,
+    )
+
+
+def _publish_event(session: RoomSession, event: RoomEvent, author: Membership) -> dict[str, Any]:
+    frame = events.event_frame(event, author)
+    publish_on_commit(session.room_group, frame, seq=event.seq)
+    return frame
+
+
+def _open_room(session: RoomSession) -> Room:
+    room = Room.objects.select_related("meeting").get(pk=session.room_id)
+    if not is_open(room.meeting, room):
+        raise RoomError("closed", _("The room is closed."))
+    return room
+
+
+@transaction.atomic
+def do_post_message(session: RoomSession, client_id: str, body: str) -> tuple[dict[str, Any], bool]:
+    """Store and publish a message. A resend with the same client_id returns the stored one
+    and stores nothing new. Returns (frame, created)."""
+    if not isinstance(client_id, str) or not 1 <= len(client_id) <= MAX_CLIENT_ID_LENGTH:
+        raise RoomError("invalid", _("Each message needs a client_id of 1 to 64 characters."))
+    if not isinstance(body, str):
+        raise RoomError("invalid", _("The message must be text."))
+    body = body.strip()
+    if not body:
+        raise RoomError("empty_message", _("Write something before sending."))
+    if len(body) > MAX_MESSAGE_LENGTH:
+        raise RoomError(
+            "message_too_long",
+            _("Messages can be up to %(max)d characters; this one has %(count)d.")
+            % {"max": MAX_MESSAGE_LENGTH, "count": len(body)},
+        )
+    existing = RoomEvent.objects.filter(
+        room_id=session.room_id, membership_id=session.membership_id, client_id=client_id
+    ).first()
+    author = Membership.objects.get(pk=session.membership_id)
+    if existing is not None:
+        return events.event_frame(existing, author), False
+    room = _open_room(session)
+    now = timezone.now()
+    participant = RoomParticipant.objects.filter(room=room, membership=author).first()
+    if participant is not None and participant.removed_at is not None:
+        raise RoomError("removed", _("A facilitator removed you from this meeting."))
+    if participant is not None and participant.muted_until is not None and participant.muted_until > now:
+        message = _("A facilitator muted you until %(time)s.") % {
+            "time": timezone.localtime(participant.muted_until).strftime("%H:%M")
+        }
+        if participant.mute_reason:
+            message += " " + _("Reason: %(reason)s") % {"reason": participant.mute_reason}
+        raise RoomError("muted", message, until=events.iso(participant.muted_until))
+    if (
+        room.phase == Room.Phase.SHARES
+        and room.no_crosstalk
+        and not session.is_facilitator
+        and room.sharer_id != session.membership_id
+    ):
+        raise RoomError(
+            "crosstalk",
+            _("It's someone's turn to share: only they and the facilitators write now. You can still react."),
+        )
+    if room.slow_mode_seconds and not session.is_facilitator:
+        last = (
+            RoomEvent.objects.filter(room=room, membership=author, kind=RoomEvent.Kind.MESSAGE)
+            .order_by("-seq")
+            .values_list("created_at", flat=True)
+            .first()
+        )
+        if last is not None and (now - last).total_seconds() < room.slow_mode_seconds:
+            wait = room.slow_mode_seconds - int((now - last).total_seconds())
+            raise RoomError(
+                "slow_mode",
+                _("Slow mode is on: one message every %(seconds)d seconds. Wait %(wait)d more.")
+                % {"seconds": room.slow_mode_seconds, "wait": wait},
+                retry_after=wait,
+            )
+    if not ratelimit.allow(
+        f"room:{room.pk}:member:{author.pk}", settings.ROOM_MESSAGES_PER_WINDOW, settings.ROOM_RATE_WINDOW_SECONDS
+    ):
+        raise RoomError(
+            "rate_limited",
+            _("You're sending messages very fast. Take a breath and try again in a few seconds."),
+            retry_after=settings.ROOM_RATE_WINDOW_SECONDS,
+        )
+    try:
+        with transaction.atomic():
+            event = RoomEvent.objects.create(
+                room=room,
+                seq=_next_seq(room.pk),
+                kind=RoomEvent.Kind.MESSAGE,
+                membership=author,
+                client_id=client_id,
+                body=body,
+            )
+    except IntegrityError:
+        # The same client_id raced in on another socket: that one is the message.
+        event = RoomEvent.objects.get(room=room, membership=author, client_id=client_id)
+        return events.event_frame(event, author), False
+    return _publish_event(session, event, author), True
+
+
+@transaction.atomic
+def do_delete_message(session: RoomSession, seq: int, reason: str = "") -> None:
+    """Members delete their own messages; facilitators any (recorded, with the reason)."""
+    message = (
+        RoomEvent.objects.select_for_update()
+        .filter(room_id=session.room_id, seq=seq, kind=RoomEvent.Kind.MESSAGE)
+        .select_related("membership")
+        .first()
+    )
+    if message is None:
+        raise RoomError("not_found", _("There is no message %(seq)s.") % {"seq": seq})
+    own = message.membership_id == session.membership_id
+    if not own and not session.is_facilitator:
+        raise RoomError("not_allowed", _("You can delete only your own messages."))
+    if message.deleted_at is not None:
+        raise RoomError("already_deleted", _("This message is already deleted."))
+    room = _open_room(session)
+    message.deleted_at = timezone.now()
+    message.save(update_fields=["deleted_at"])
+    actor = Membership.objects.get(pk=session.membership_id)
+    deletion = RoomEvent.objects.create(
+        room=room, seq=_next_seq(room.pk), kind=RoomEvent.Kind.DELETION, membership=actor, target_seq=seq
+    )
+    if not own:
+        _log(session, "delete_message", target=message.membership, reason=reason, seq=seq)
+    _publish_event(session, deletion, actor)
+
+
+@transaction.atomic
+def do_react(session: RoomSession, seq: int, reaction: str, on: bool) -> None:
+    if reaction not in events.REACTIONS:
+        raise RoomError("invalid", _("Reactions are: %(names)s.") % {"names": ", ".join(events.REACTIONS)})
+    target = RoomEvent.objects.filter(room_id=session.room_id, seq=seq, kind=RoomEvent.Kind.MESSAGE).first()
+    if target is None or target.deleted_at is not None:
+        raise RoomError("not_found", _("There is no message %(seq)s.") % {"seq": seq})
+    room = _open_room(session)
+    actor = Membership.objects.get(pk=session.membership_id)
+    latest = (
+        RoomEvent.objects.filter(
+            room=room, membership=actor, kind=RoomEvent.Kind.REACTION, target_seq=seq, reaction=reaction
+        )
+        .order_by("-seq")
+        .first()
+    )
+    if (latest is not None and latest.reaction_on) == on:
+        return  # already so: nothing to record
+    event = RoomEvent.objects.create(
+        room=room,
+        seq=_next_seq(room.pk),
+        kind=RoomEvent.Kind.REACTION,
+        membership=actor,
+        target_seq=seq,
+        reaction=reaction,
+        reaction_on=on,
+    )
+    _publish_event(session, event, actor)
+
+
+@transaction.atomic
+def do_set_hand(session: RoomSession, raised: bool) -> None:
+    _open_room(session)
+    participant = RoomParticipant.objects.select_for_update().get(
+        room_id=session.room_id, membership_id=session.membership_id
+    )
+    if raised == (participant.hand_raised_at is not None):
+        return
+    participant.hand_raised_at = timezone.now() if raised else None
+    participant.save(update_fields=["hand_raised_at"])
+    publish_on_commit(session.room_group, events.hands_frame(_hands(session.room_id)))
+
+
+# --- Facilitator controls ------------------------------------------------------------------
+
+
+def _require_facilitator(session: RoomSession) -> None:
+    if not session.is_facilitator:
+        raise RoomError("not_facilitator", _("Only the meeting's facilitators can do that."))
+
+
+def _participant(session: RoomSession, member: str) -> RoomParticipant:
+    participant = (
+        RoomParticipant.objects.select_for_update()
+        .select_related("membership")
+        .filter(room_id=session.room_id, membership__public_id=member)
+        .first()
+    )
+    if participant is None:
+        raise RoomError("not_found", _("That person hasn't been in this room."))
+    return participant
+
+
+def _publish_state(session: RoomSession, room: Room) -> None:
+    room.refresh_from_db()
+    publish_on_commit(session.room_group, _state(room))
+
+
+@transaction.atomic
+def do_give_floor(session: RoomSession, member: str) -> None:
+    """Give the floor to a member (their hand goes down) and start their share timer."""
+    _require_facilitator(session)
+    room = _open_room(session)
+    participant = _participant(session, member)
+    if participant.removed_at is not None:
+        raise RoomError("removed", _("That person was removed from this meeting."))
+    room.sharer = participant.membership
+    room.share_ends_at = timezone.now() + timedelta(minutes=room.meeting.group.share_minutes)
+    room.save(update_fields=["sharer", "share_ends_at"])
+    if participant.hand_raised_at is not None:
+        participant.hand_raised_at = None
+        participant.save(update_fields=["hand_raised_at"])
+        publish_on_commit(session.room_group, events.hands_frame(_hands(session.room_id)))
+    _log(session, "give_floor", target=participant.membership)
+    _publish_state(session, room)
+
+
+@transaction.atomic
+def do_end_share(session: RoomSession) -> None:
+    _require_facilitator(session)
+    room = _open_room(session)
+    room.sharer = None
+    room.share_ends_at = None
+    room.save(update_fields=["sharer", "share_ends_at"])
+    _log(session, "end_share")
+    _publish_state(session, room)
+
+
+@transaction.atomic
+def do_set_phase(session: RoomSession, phase: str, no_crosstalk: bool | None = None) -> None:
+    _require_facilitator(session)
+    if phase not in Room.Phase.values:
+        raise RoomError("invalid", _("Phases are: %(names)s.") % {"names": ", ".join(Room.Phase.values)})
+    room = _open_room(session)
+    room.phase = phase
+    if no_crosstalk is not None:
+        room.no_crosstalk = bool(no_crosstalk)
+    if phase != Room.Phase.SHARES:
+        room.sharer = None
+        room.share_ends_at = None
+    room.save(update_fields=["phase", "no_crosstalk", "sharer", "share_ends_at"])
+    _log(session, "phase", phase=phase, no_crosstalk=room.no_crosstalk)
+    _publish_state(session, room)
+
+
+@transaction.atomic
+def do_mute(session: RoomSession, member: str, minutes: int, reason: str) -> None:
+    """Mute a member for some minutes; they are told why, and can still read and react."""
+    _require_facilitator(session)
+    if not isinstance(minutes, int) or not 1 <= minutes <= MAX_MUTE_MINUTES:
+        raise RoomError("invalid", _("Mute for 1 minute to 24 hours."))
+    _open_room(session)
+    participant = _participant(session, member)
+    if participant.membership_id == session.membership_id:
+        raise RoomError("invalid", _("You can't mute yourself."))
+    participant.muted_until = timezone.now() + timedelta(minutes=minutes)
+    participant.mute_reason = (reason or "").strip()[:500]
+    participant.save(update_fields=["muted_until", "mute_reason"])
+    _log(session, "mute", target=participant.membership, reason=participant.mute_reason, minutes=minutes)
+    message = _("A facilitator muted you for %(minutes)d minutes.") % {"minutes": minutes}
+    if participant.mute_reason:
+        message += " " + _("Reason: %(reason)s") % {"reason": participant.mute_reason}
+    publish_on_commit(
+        events.member_group(session.room_id, participant.membership_id),
+        events.notice_frame(
+            "muted", message, until=events.iso(participant.muted_until), reason=participant.mute_reason
+        ),
+    )
+
+
+@transaction.atomic
+def do_unmute(session: RoomSession, member: str) -> None:
+    _require_facilitator(session)
+    _open_room(session)
+    participant = _participant(session, member)
+    participant.muted_until = None
+    participant.mute_reason = ""
+    participant.save(update_fields=["muted_until", "mute_reason"])
+    _log(session, "unmute", target=participant.membership)
+    publish_on_commit(
+        events.member_group(session.room_id, participant.membership_id),
+        events.notice_frame("unmuted", _("You can write again.")),
+    )
+
+
+@transaction.atomic
+def do_remove(session: RoomSession, member: str, reason: str) -> None:
+    """Remove a member from this meeting: their sockets close at once and they can't rejoin it."""
+    _require_facilitator(session)
+    _open_room(session)
+    participant = _participant(session, member)
+    if participant.membership_id == session.membership_id:
+        raise RoomError("invalid", _("You can't remove yourself."))
+    participant.removed_at = timezone.now()
+    participant.hand_raised_at = None
+    participant.save(update_fields=["removed_at", "hand_raised_at"])
+    reason = (reason or "").strip()[:500]
+    _log(session, "remove", target=participant.membership, reason=reason)
+    message = _("A facilitator removed you from this meeting.")
+    if reason:
+        message += " " + _("Reason: %(reason)s") % {"reason": reason}
+    send_to_group_on_commit(
+        events.member_group(session.room_id, participant.membership_id),
+        {"type": "room.close", "frame": events.notice_frame("removed", message, reason=reason), "code": 4403},
+    )
+    publish_on_commit(session.room_group, events.hands_frame(_hands(session.room_id)))
+
+
+@transaction.atomic
+def do_lock(session: RoomSession, locked: bool) -> None:
+    _require_facilitator(session)
+    room = _open_room(session)
+    room.locked = bool(locked)
+    room.save(update_fields=["locked"])
+    _log(session, "lock" if locked else "unlock")
+    _publish_state(session, room)
+
+
+@transaction.atomic
+def do_slow_mode(session: RoomSession, seconds: int) -> None:
+    _require_facilitator(session)
+    if not isinstance(seconds, int) or not 0 <= seconds <= MAX_SLOW_MODE_SECONDS:
+        raise RoomError("invalid", _("Slow mode is 0 (off) to 300 seconds."))
+    room = _open_room(session)
+    room.slow_mode_seconds = seconds
+    room.save(update_fields=["slow_mode_seconds"])
+    _log(session, "slow_mode", seconds=seconds)
+    _publish_state(session, room)
+
+
+@transaction.atomic
+def do_open_early(session: RoomSession) -> None:
+    _require_facilitator(session)
+    room = Room.objects.select_for_update().select_related("meeting").get(pk=session.room_id)
+    if room.ended_at is not None or room.meeting.is_cancelled:
+        raise RoomError("ended", _("This meeting has ended. Its room is closed."))
+    if is_open(room.meeting, room):
+        raise RoomError("already_open", _("The room is already open."))
+    room.opened_early_at = timezone.now()
+    room.save(update_fields=["opened_early_at"])
+    _log(session, "open_early")
+    _publish_state(session, room)
+
+
+@transaction.atomic
+def do_end_room(session: RoomSession, reason: str = "") -> None:
+    """End the meeting: every socket gets a notice and closes; the transcript becomes
+    readable by the group's facilitators only."""
+    _require_facilitator(session)
+    room = Room.objects.select_for_update().get(pk=session.room_id)
+    if room.ended_at is not None:
+        raise RoomError("ended", _("This meeting has ended. Its room is closed."))
+    room.ended_at = timezone.now()
+    room.save(update_fields=["ended_at"])
+    _log(session, "end", reason=reason)
+    RoomParticipant.objects.filter(room=room).update(hand_raised_at=None)
+    send_to_group_on_commit(
+        session.room_group,
+        {
+            "type": "room.close",
+            "frame": events.notice_frame("ended", _("The facilitators ended the meeting. Thank you for being here.")),
+            "code": 4000,
+        },
+    )
+
+
+def transcript(meeting: Meeting) -> list[RoomEvent]:
+    """The messages of a meeting, for its group's facilitators once the room has closed."""
+    room = Room.objects.filter(meeting=meeting).first()
+    if room is None:
+        return []
+    return list(
+        RoomEvent.objects.filter(room=room, kind=RoomEvent.Kind.MESSAGE).select_related("membership").order_by("seq")
+    )
