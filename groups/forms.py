@@ -4,6 +4,7 @@ from typing import Any, ClassVar
 
 from django import forms
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from accounts.timezones import UNKNOWN_TIMEZONE, timezone_choices
 from groups.handles import MAX_LENGTH
@@ -38,13 +39,13 @@ class DirectoryFilterForm(forms.Form):
         required=False,
         choices=[
             ("", _("Any day")),
-            (1, _("Monday")),
-            (2, _("Tuesday")),
-            (3, _("Wednesday")),
-            (4, _("Thursday")),
-            (5, _("Friday")),
-            (6, _("Saturday")),
-            (7, _("Sunday")),
+            (1, pgettext_lazy("weekday label", "Monday")),
+            (2, pgettext_lazy("weekday label", "Tuesday")),
+            (3, pgettext_lazy("weekday label", "Wednesday")),
+            (4, pgettext_lazy("weekday label", "Thursday")),
+            (5, pgettext_lazy("weekday label", "Friday")),
+            (6, pgettext_lazy("weekday label", "Saturday")),
+            (7, pgettext_lazy("weekday label", "Sunday")),
         ],
     )
     part_of_day = forms.ChoiceField(

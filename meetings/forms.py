@@ -4,6 +4,7 @@ from typing import Any, cast
 
 from django import forms
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from groups.models import Membership, SupportGroup
 from meetings.models import MAX_DURATION_MINUTES
@@ -12,7 +13,15 @@ from meetings.recurrence import WEEKDAYS, build_rule
 WEEKDAY_CHOICES = list(
     zip(
         WEEKDAYS,
-        (_("Monday"), _("Tuesday"), _("Wednesday"), _("Thursday"), _("Friday"), _("Saturday"), _("Sunday")),
+        (
+            pgettext_lazy("weekday label", "Monday"),
+            pgettext_lazy("weekday label", "Tuesday"),
+            pgettext_lazy("weekday label", "Wednesday"),
+            pgettext_lazy("weekday label", "Thursday"),
+            pgettext_lazy("weekday label", "Friday"),
+            pgettext_lazy("weekday label", "Saturday"),
+            pgettext_lazy("weekday label", "Sunday"),
+        ),
         strict=True,
     )
 )

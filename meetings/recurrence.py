@@ -11,7 +11,10 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
 from dateutil import rrule as dateutil_rrule
+from django.utils import dateformat
+from django.utils.text import get_text_list
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from lib.errors import ActionError
 from lib.timefmt import zone
@@ -142,8 +145,8 @@ def describe_rule(rule: str) -> str:
         )
     )
     if fields.get("FREQ") == "WEEKLY":
-        days = [names[day] for day in fields.get("BYDAY", "").split(",") if day in names]
-        on = ", ".join(days)
+        days = [str(names[day]) for day in fields.get("BYDAY", "").split(",") if day in names]
+        on = get_text_list(days, _("and"))
         text = (
             _("Every %(days)s") % {"days": on}
             if interval == 1
@@ -160,8 +163,9 @@ def describe_rule(rule: str) -> str:
             else _("Every %(n)d months on the %(nth)s %(day)s") % {"n": interval, "nth": ordinal, "day": day}
         )
     if "COUNT" in fields:
-        text += ", " + _("%(count)s times") % {"count": fields["COUNT"]}
+        count = int(fields["COUNT"])
+        text += ", " + ngettext("%(count)d time", "%(count)d times", count) % {"count": count}
     until = until_date(fields)
     if until is not None:
-        text += ", " + _("until %(date)s") % {"date": until.strftime("%d %b %Y")}
+        text += ", " + _("until %(date)s") % {"date": dateformat.format(until, "j M Y")}
     return text

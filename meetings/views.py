@@ -9,6 +9,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -128,7 +129,13 @@ def end_series(request: HttpRequest, access: GroupAccess, public_id: str) -> Htt
         raise Http404("No such series")
     cancelled = actions.do_end_series(access, series)
     messages.success(
-        request, _("The regular meeting has ended; %(count)d upcoming meetings were cancelled.") % {"count": cancelled}
+        request,
+        ngettext(
+            "The regular meeting has ended; %(count)d upcoming meeting was cancelled.",
+            "The regular meeting has ended; %(count)d upcoming meetings were cancelled.",
+            cancelled,
+        )
+        % {"count": cancelled},
     )
     return redirect("meetings:schedule", slug=access.group.slug)
 
