@@ -34,7 +34,14 @@ pids+=($!)
 "$BIN/celery" -A config beat --loglevel INFO &
 pids+=($!)
 
-sleep 2
+# Print the address once the server answers (it is the last to be ready to use).
+for _ in $(seq 1 60); do
+  "$BIN/python" - "http://$HOST:$PORT/healthz" >/dev/null 2>&1 <<'PY' && break
+import sys, urllib.request
+urllib.request.urlopen(sys.argv[1], timeout=1)
+PY
+  sleep 0.5
+done
 cat <<MSG
 
   Hearth is running at http://$HOST:$PORT/
