@@ -15,7 +15,8 @@ from typing import Any, ClassVar
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
-from django.utils import timezone
+from django.conf import settings
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from lib.realtime import frame_text
@@ -35,12 +36,16 @@ Handler = Callable[[dict[str, Any]], Awaitable[None]]
 
 class RoomConsumer(AsyncJsonWebsocketConsumer):
     session: RoomSession | None = None
-    last_sent_seq = 0
+    caught_up_seq = 0
     _closer: asyncio.Task[None] | None = None
 
     # --- Connection ------------------------------------------------------------------
 
     async def connect(self) -> None:
+        with translation.override(self._language()):
+            await self._connect()
+
+    async def _connect(self) -> None:
         await self.accept()
         public_id = self.scope["url_route"]["kwargs"]["meeting"]
         try:
@@ -88,7 +93,7 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
 
     # --- Frames from the client ------------------------------------------------------
 
-    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any) -> None:
+    async def _receive(self, text_data: str | None, bytes_data: bytes | None) -> None:
         if bytes_data is not None or text_data is None:
             await self.send_error("invalid", _("Frames are JSON text."))
             return
@@ -105,6 +110,15 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
             return
         await self.receive_json(content)
 
+    def _language(self) -> str:
+        """Errors and notices for this socket in its person's language."""
+        user = self.scope.get("user")
+        return getattr(user, "language", None) or settings.LANGUAGE_CODE
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any) -> None:
+        with translation.override(self._language()):
+            await self._receive(text_data, bytes_data)
+
     async def receive_json(self, content: dict[str, Any], **kwargs: Any) -> None:
         if self.session is None:
             return
@@ -117,19 +131,22 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
             await handler(self, content)
         except RoomError as error:
             await self.send_frame(error.frame(), ref=content.get("client_id"))
-            if error.code in ("removed", "ended", "not_found"):
+            if error.closes:
                 await self.close(code=CLOSE_REFUSED)
         except (KeyError, TypeError, ValueError):
-            await self.send_error("invalid", _("That frame is missing a field or has one of the wrong kind."))
+            await self.send_frame(
+                events.error_frame("invalid", _("That frame is missing a field or has one of the wrong kind.")),
+                ref=content.get("client_id"),
+            )
 
     async def on_resume(self, content: dict[str, Any]) -> None:
         last_seq = _int(content.get("last_seq", 0))
         frames = await database_sync_to_async(room.events_after)(self._session(), last_seq)
         for frame in frames:
             await self.send_frame(frame)
-            self.last_sent_seq = max(self.last_sent_seq, frame["seq"])
         caught_up = frames[-1]["seq"] if frames else last_seq
-        self.last_sent_seq = max(self.last_sent_seq, caught_up)
+        # Live frames up to here were in this catch-up (or the client had them already).
+        self.caught_up_seq = max(self.caught_up_seq, caught_up)
         await self.send_frame({"type": "caught_up", "last_seq": caught_up, "more": len(frames) >= room.REPLAY_BATCH})
 
     async def on_send(self, content: dict[str, Any]) -> None:
@@ -147,11 +164,11 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
 
     async def on_react(self, content: dict[str, Any]) -> None:
         await database_sync_to_async(room.do_react)(
-            self._session(), _int(content["seq"]), str(content["reaction"]), bool(content.get("on", True))
+            self._session(), _int(content["seq"]), str(content["reaction"]), _bool(content.get("on", True))
         )
 
     async def on_hand(self, content: dict[str, Any]) -> None:
-        await database_sync_to_async(room.do_set_hand)(self._session(), bool(content["raised"]))
+        await database_sync_to_async(room.do_set_hand)(self._session(), _bool(content["raised"]))
 
     async def on_ping(self, content: dict[str, Any]) -> None:
         await database_sync_to_async(room.do_touch_presence)(self.channel_name)
@@ -166,7 +183,7 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
     async def on_phase(self, content: dict[str, Any]) -> None:
         no_crosstalk = content.get("no_crosstalk")
         await database_sync_to_async(room.do_set_phase)(
-            self._session(), str(content["phase"]), None if no_crosstalk is None else bool(no_crosstalk)
+            self._session(), str(content["phase"]), None if no_crosstalk is None else _bool(no_crosstalk)
         )
 
     async def on_mute(self, content: dict[str, Any]) -> None:
@@ -183,7 +200,7 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
         )
 
     async def on_lock(self, content: dict[str, Any]) -> None:
-        await database_sync_to_async(room.do_lock)(self._session(), bool(content["locked"]))
+        await database_sync_to_async(room.do_lock)(self._session(), _bool(content["locked"]))
 
     async def on_slow_mode(self, content: dict[str, Any]) -> None:
         await database_sync_to_async(room.do_slow_mode)(self._session(), _int(content["seconds"]))
@@ -218,10 +235,8 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
     async def room_frame(self, message: dict[str, Any]) -> None:
         """A frame published to the room, already serialised once for every socket."""
         seq = message.get("seq")
-        if seq is not None:
-            if seq <= self.last_sent_seq:
-                return  # already sent while catching up
-            self.last_sent_seq = seq
+        if seq is not None and seq <= self.caught_up_seq:
+            return  # already sent while catching up
         await self.send(text_data=message["text"])
 
     async def room_close(self, message: dict[str, Any]) -> None:
@@ -244,6 +259,12 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
 
     async def send_error(self, code: str, message: str) -> None:
         await self.send_frame(events.error_frame(code, message))
+
+
+def _bool(value: object) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError("expected true or false")
+    return value
 
 
 def _int(value: object) -> int:

@@ -10,10 +10,16 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
+from django.utils.translation import gettext_lazy
+
 from groups.models import Membership
 from meetings.models import Room, RoomEvent, RoomParticipant
 
-REACTIONS = {"thanks": "Thank you", "me_too": "Me too", "strength": "Sending strength"}
+REACTIONS = {
+    "thanks": gettext_lazy("Thank you"),
+    "me_too": gettext_lazy("Me too"),
+    "strength": gettext_lazy("Sending strength"),
+}
 
 
 def room_group(room_id: int) -> str:

@@ -14,8 +14,9 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from accounts.models import User
 from groups.models import Membership
@@ -36,10 +37,12 @@ REPLAY_BATCH = 500
 class RoomError(Exception):
     """A refusal for the person in the room: an `error` frame with this code and message."""
 
-    def __init__(self, code: str, message: str, **extra: Any) -> None:
+    def __init__(self, code: str, message: str, *, closes: bool = False, **extra: Any) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+        # True when the person may no longer be in the room at all: the socket then closes.
+        self.closes = closes
         self.extra = extra
 
     def frame(self) -> dict[str, Any]:
@@ -93,7 +96,7 @@ def room_for(meeting: Meeting) -> Room:
     return room
 
 
-def _runs_meeting(membership: Membership, meeting: Meeting) -> bool:
+def runs_meeting(membership: Membership, meeting: Meeting) -> bool:
     """The group's facilitators and owners, and whoever this meeting names, run the room."""
     return membership.is_facilitator or membership.pk in (meeting.facilitator_id, meeting.backup_id)
 
@@ -110,7 +113,7 @@ def access_room(user: User, meeting_public_id: str) -> RoomSession:
         # The same answer for a meeting that does not exist and one the person may not know of.
         raise RoomError("not_found", _("There is no meeting room here for you."))
     room = room_for(meeting)
-    facilitator = _runs_meeting(membership, meeting)
+    facilitator = runs_meeting(membership, meeting)
     now = timezone.now()
     if meeting.is_cancelled:
         raise RoomError("cancelled", _("This meeting is cancelled."))
@@ -158,7 +161,7 @@ def _present(room_id: int) -> list[tuple[Membership, bool]]:
             "membership_id"
         )
     ).order_by("handle")
-    return [(membership, _runs_meeting(membership, room.meeting)) for membership in memberships]
+    return [(membership, runs_meeting(membership, room.meeting)) for membership in memberships]
 
 
 def _hands(room_id: int) -> list[RoomParticipant]:
@@ -170,7 +173,11 @@ def _hands(room_id: int) -> list[RoomParticipant]:
 
 
 def _state(room: Room) -> dict[str, Any]:
-    return events.state_frame(room, room.sharer)
+    return {
+        **events.state_frame(room, room.sharer),
+        "open": is_open(room.meeting, room),
+        "opens_at": events.iso(opens_at(room.meeting, room)),
+    }
 
 
 @transaction.atomic
@@ -193,19 +200,22 @@ def do_enter_room(session: RoomSession, channel_name: str) -> dict[str, Any]:
             "handle": session.handle,
             "facilitator": session.is_facilitator,
             "muted_until": events.iso(participant.muted_until) if _is_muted(participant, now) else None,
+            "mute_reason": participant.mute_reason if _is_muted(participant, now) else "",
         },
         "room": _state(room),
         "presence": events.presence_frame(present),
         "hands": events.hands_frame(_hands(session.room_id)),
         "last_seq": room.last_seq,
         "closes_at": events.iso(session.closes_at),
-        "reactions": events.REACTIONS,
+        "reactions": {key: str(label) for key, label in events.REACTIONS.items()},
     }
 
 
 @transaction.atomic
 def do_leave_room(session: RoomSession, channel_name: str) -> None:
     RoomPresence.objects.filter(channel_name=channel_name).delete()
+    if not Room.objects.filter(pk=session.room_id).exists():
+        return  # the meeting was deleted meanwhile: nobody left to tell
     publish_on_commit(session.room_group, events.presence_frame(_present(session.room_id)))
 
 
@@ -217,12 +227,21 @@ def check_still_allowed(session: RoomSession) -> None:
     """Re-check what may have changed since the socket opened (removal, end, membership)."""
     room = Room.objects.select_related("meeting").get(pk=session.room_id)
     if room.ended_at is not None or room.meeting.is_cancelled:
-        raise RoomError("ended", _("This meeting has ended. Its room is closed."))
-    membership = Membership.objects.get(pk=session.membership_id)
-    if not membership.is_active:
-        raise RoomError("not_found", _("There is no meeting room here for you."))
-    if RoomParticipant.objects.filter(room=room, membership=membership, removed_at__isnull=False).exists():
-        raise RoomError("removed", _("A facilitator removed you from this meeting."))
+        raise RoomError("ended", _("This meeting has ended. Its room is closed."), closes=True)
+    _actor(session)
+
+
+def _actor(session: RoomSession) -> Membership:
+    """The person behind the socket, if they may still be in the room (membership and removal
+    are checked on every action, so a ban or removal elsewhere takes effect at once)."""
+    membership = Membership.objects.select_related("user").get(pk=session.membership_id)
+    if not membership.is_active or not membership.user.is_active:
+        raise RoomError("not_found", _("There is no meeting room here for you."), closes=True)
+    if RoomParticipant.objects.filter(
+        room_id=session.room_id, membership=membership, removed_at__isnull=False
+    ).exists():
+        raise RoomError("removed", _("A facilitator removed you from this meeting."), closes=True)
+    return membership
 
 
 # --- The log ---------------------------------------------------------------------------
@@ -295,18 +314,15 @@ def do_post_message(session: RoomSession, client_id: str, body: str) -> tuple[di
     existing = RoomEvent.objects.filter(
         room_id=session.room_id, membership_id=session.membership_id, client_id=client_id
     ).first()
-    author = Membership.objects.get(pk=session.membership_id)
+    author = _actor(session)
     if existing is not None:
         return events.event_frame(existing, author), False
     room = _open_room(session)
     now = timezone.now()
     participant = RoomParticipant.objects.filter(room=room, membership=author).first()
-    if participant is not None and participant.removed_at is not None:
-        raise RoomError("removed", _("A facilitator removed you from this meeting."))
     if participant is not None and participant.muted_until is not None and participant.muted_until > now:
-        message = _("A facilitator muted you until %(time)s.") % {
-            "time": timezone.localtime(participant.muted_until).strftime("%H:%M")
-        }
+        # The time itself travels in `until`, for the page to show in the person's own zone.
+        message = _("A facilitator muted you for now.")
         if participant.mute_reason:
             message += " " + _("Reason: %(reason)s") % {"reason": participant.mute_reason}
         raise RoomError("muted", message, until=events.iso(participant.muted_until))
@@ -377,9 +393,9 @@ def do_delete_message(session: RoomSession, seq: int, reason: str = "") -> None:
     if message.deleted_at is not None:
         raise RoomError("already_deleted", _("This message is already deleted."))
     room = _open_room(session)
+    actor = _actor(session)
     message.deleted_at = timezone.now()
     message.save(update_fields=["deleted_at"])
-    actor = Membership.objects.get(pk=session.membership_id)
     deletion = RoomEvent.objects.create(
         room=room, seq=_next_seq(room.pk), kind=RoomEvent.Kind.DELETION, membership=actor, target_seq=seq
     )
@@ -396,7 +412,7 @@ def do_react(session: RoomSession, seq: int, reaction: str, on: bool) -> None:
     if target is None or target.deleted_at is not None:
         raise RoomError("not_found", _("There is no message %(seq)s.") % {"seq": seq})
     room = _open_room(session)
-    actor = Membership.objects.get(pk=session.membership_id)
+    actor = _actor(session)
     latest = (
         RoomEvent.objects.filter(
             room=room, membership=actor, kind=RoomEvent.Kind.REACTION, target_seq=seq, reaction=reaction
@@ -421,6 +437,7 @@ def do_react(session: RoomSession, seq: int, reaction: str, on: bool) -> None:
 @transaction.atomic
 def do_set_hand(session: RoomSession, raised: bool) -> None:
     _open_room(session)
+    _actor(session)
     participant = RoomParticipant.objects.select_for_update().get(
         room_id=session.room_id, membership_id=session.membership_id
     )
@@ -437,12 +454,14 @@ def do_set_hand(session: RoomSession, raised: bool) -> None:
 def _require_facilitator(session: RoomSession) -> None:
     if not session.is_facilitator:
         raise RoomError("not_facilitator", _("Only the meeting's facilitators can do that."))
+    if not runs_meeting(_actor(session), Meeting.objects.get(pk=session.meeting_id)):
+        raise RoomError("not_facilitator", _("Only the meeting's facilitators can do that."))
 
 
 def _participant(session: RoomSession, member: str) -> RoomParticipant:
     participant = (
         RoomParticipant.objects.select_for_update()
-        .select_related("membership")
+        .select_related("membership__user")
         .filter(room_id=session.room_id, membership__public_id=member)
         .first()
     )
@@ -463,7 +482,7 @@ def do_give_floor(session: RoomSession, member: str) -> None:
     room = _open_room(session)
     participant = _participant(session, member)
     if participant.removed_at is not None:
-        raise RoomError("removed", _("That person was removed from this meeting."))
+        raise RoomError("invalid", _("That person was removed from this meeting."))
     room.sharer = participant.membership
     room.share_ends_at = timezone.now() + timedelta(minutes=room.meeting.group.share_minutes)
     room.save(update_fields=["sharer", "share_ends_at"])
@@ -517,9 +536,14 @@ def do_mute(session: RoomSession, member: str, minutes: int, reason: str) -> Non
     participant.mute_reason = (reason or "").strip()[:500]
     participant.save(update_fields=["muted_until", "mute_reason"])
     _log(session, "mute", target=participant.membership, reason=participant.mute_reason, minutes=minutes)
-    message = _("A facilitator muted you for %(minutes)d minutes.") % {"minutes": minutes}
-    if participant.mute_reason:
-        message += " " + _("Reason: %(reason)s") % {"reason": participant.mute_reason}
+    with translation.override(participant.membership.user.language):
+        message = ngettext(
+            "A facilitator muted you for %(minutes)d minute.",
+            "A facilitator muted you for %(minutes)d minutes.",
+            minutes,
+        ) % {"minutes": minutes}
+        if participant.mute_reason:
+            message += " " + _("Reason: %(reason)s") % {"reason": participant.mute_reason}
     publish_on_commit(
         events.member_group(session.room_id, participant.membership_id),
         events.notice_frame(
@@ -537,10 +561,9 @@ def do_unmute(session: RoomSession, member: str) -> None:
     participant.mute_reason = ""
     participant.save(update_fields=["muted_until", "mute_reason"])
     _log(session, "unmute", target=participant.membership)
-    publish_on_commit(
-        events.member_group(session.room_id, participant.membership_id),
-        events.notice_frame("unmuted", _("You can write again.")),
-    )
+    with translation.override(participant.membership.user.language):
+        frame = events.notice_frame("unmuted", _("You can write again."))
+    publish_on_commit(events.member_group(session.room_id, participant.membership_id), frame)
 
 
 @transaction.atomic
@@ -556,9 +579,10 @@ def do_remove(session: RoomSession, member: str, reason: str) -> None:
     participant.save(update_fields=["removed_at", "hand_raised_at"])
     reason = (reason or "").strip()[:500]
     _log(session, "remove", target=participant.membership, reason=reason)
-    message = _("A facilitator removed you from this meeting.")
-    if reason:
-        message += " " + _("Reason: %(reason)s") % {"reason": reason}
+    with translation.override(participant.membership.user.language):
+        message = _("A facilitator removed you from this meeting.")
+        if reason:
+            message += " " + _("Reason: %(reason)s") % {"reason": reason}
     send_to_group_on_commit(
         events.member_group(session.room_id, participant.membership_id),
         {"type": "room.close", "frame": events.notice_frame("removed", message, reason=reason), "code": 4403},
@@ -593,7 +617,7 @@ def do_open_early(session: RoomSession) -> None:
     _require_facilitator(session)
     room = Room.objects.select_for_update().select_related("meeting").get(pk=session.room_id)
     if room.ended_at is not None or room.meeting.is_cancelled:
-        raise RoomError("ended", _("This meeting has ended. Its room is closed."))
+        raise RoomError("ended", _("This meeting has ended. Its room is closed."), closes=True)
     if is_open(room.meeting, room):
         raise RoomError("already_open", _("The room is already open."))
     room.opened_early_at = timezone.now()
@@ -609,7 +633,7 @@ def do_end_room(session: RoomSession, reason: str = "") -> None:
     _require_facilitator(session)
     room = Room.objects.select_for_update().get(pk=session.room_id)
     if room.ended_at is not None:
-        raise RoomError("ended", _("This meeting has ended. Its room is closed."))
+        raise RoomError("ended", _("This meeting has ended. Its room is closed."), closes=True)
     room.ended_at = timezone.now()
     room.save(update_fields=["ended_at"])
     _log(session, "end", reason=reason)

@@ -334,7 +334,7 @@ def room_page(request: HttpRequest, access: GroupAccess, public_id: str) -> Http
             "group": access.group,
             "meeting": meeting,
             "access": access,
-            "is_facilitator": access.membership is not None and access.membership.is_facilitator,
+            "is_facilitator": access.membership is not None and room_actions.runs_meeting(access.membership, meeting),
             "ws_path": f"/ws/rooms/{meeting.public_id}/",
         },
     )
