@@ -141,13 +141,12 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
 
     async def on_resume(self, content: dict[str, Any]) -> None:
         last_seq = _int(content.get("last_seq", 0))
-        frames = await database_sync_to_async(room.events_after)(self._session(), last_seq)
+        frames, more, caught_up = await database_sync_to_async(room.events_after)(self._session(), last_seq)
         for frame in frames:
             await self.send_frame(frame)
-        caught_up = frames[-1]["seq"] if frames else last_seq
         # Live frames up to here were in this catch-up (or the client had them already).
         self.caught_up_seq = max(self.caught_up_seq, caught_up)
-        await self.send_frame({"type": "caught_up", "last_seq": caught_up, "more": len(frames) >= room.REPLAY_BATCH})
+        await self.send_frame({"type": "caught_up", "last_seq": caught_up, "more": more})
 
     async def on_send(self, content: dict[str, Any]) -> None:
         frame, created = await database_sync_to_async(room.do_post_message)(

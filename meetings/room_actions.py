@@ -247,13 +247,18 @@ def _actor(session: RoomSession) -> Membership:
 # --- The log ---------------------------------------------------------------------------
 
 
-def events_after(session: RoomSession, last_seq: int) -> list[dict[str, Any]]:
-    """Everything in the room's log after `last_seq`, in order, as frames."""
+def events_after(session: RoomSession, last_seq: int) -> tuple[list[dict[str, Any]], bool, int]:
+    """The room's log after `last_seq`, in order, as frames (at most REPLAY_BATCH); whether
+    more comes after them; and the newest seq the client may now be said to have."""
     if last_seq < 0:
         raise RoomError("invalid", _("last_seq must be 0 or more."))
     check_still_allowed(session)
+    newest = Room.objects.values_list("last_seq", flat=True).get(pk=session.room_id)
     found = RoomEvent.objects.filter(room_id=session.room_id, seq__gt=last_seq).select_related("membership")
-    return [events.event_frame(event, event.membership) for event in found.order_by("seq")[:REPLAY_BATCH]]
+    batch = list(found.order_by("seq")[: REPLAY_BATCH + 1])
+    frames = [events.event_frame(event, event.membership) for event in batch[:REPLAY_BATCH]]
+    caught_up = frames[-1]["seq"] if frames else min(last_seq, newest)
+    return frames, len(batch) > REPLAY_BATCH, caught_up
 
 
 def _next_seq(room_id: int) -> int:
@@ -577,6 +582,12 @@ def do_remove(session: RoomSession, member: str, reason: str) -> None:
     participant.removed_at = timezone.now()
     participant.hand_raised_at = None
     participant.save(update_fields=["removed_at", "hand_raised_at"])
+    room = Room.objects.select_for_update().get(pk=session.room_id)
+    if room.sharer_id == participant.membership_id:
+        room.sharer = None
+        room.share_ends_at = None
+        room.save(update_fields=["sharer", "share_ends_at"])
+        _publish_state(session, room)
     reason = (reason or "").strip()[:500]
     _log(session, "remove", target=participant.membership, reason=reason)
     with translation.override(participant.membership.user.language):
