@@ -140,7 +140,11 @@ def access_room(user: User, meeting_public_id: str) -> RoomSession:
     if live.count() >= settings.ROOM_SOCKETS_PER_MEMBER:
         raise RoomError(
             "too_many_connections",
-            _("You are already in this room in %(count)d windows. Close one to join here.")
+            ngettext(
+                "You are already in this room in %(count)d window. Close it to join here.",
+                "You are already in this room in %(count)d windows. Close one to join here.",
+                settings.ROOM_SOCKETS_PER_MEMBER,
+            )
             % {"count": settings.ROOM_SOCKETS_PER_MEMBER},
         )
     return RoomSession(
@@ -261,6 +265,10 @@ def events_after(session: RoomSession, last_seq: int) -> tuple[list[dict[str, An
     return frames, len(batch) > REPLAY_BATCH, caught_up
 
 
+def _seconds(count: int) -> str:
+    return ngettext("%(count)d second", "%(count)d seconds", count) % {"count": count}
+
+
 def _next_seq(room_id: int) -> int:
     """Lock the room row and take its next seq (no gap: a rolled-back insert gives it back)."""
     room = Room.objects.select_for_update().get(pk=room_id)
@@ -352,8 +360,9 @@ def do_post_message(session: RoomSession, client_id: str, body: str) -> tuple[di
             wait = room.slow_mode_seconds - int((now - last).total_seconds())
             raise RoomError(
                 "slow_mode",
-                _("Slow mode is on: one message every %(seconds)d seconds. Wait %(wait)d more.")
-                % {"seconds": room.slow_mode_seconds, "wait": wait},
+                _("Slow mode is on: one message every %(seconds)s.") % {"seconds": _seconds(room.slow_mode_seconds)}
+                + " "
+                + _("You can write again in %(wait)s.") % {"wait": _seconds(wait)},
                 retry_after=wait,
             )
     if not ratelimit.allow(

@@ -102,22 +102,23 @@ def test_members_choice_wins_over_the_browser(alice_client: Client, alice: User)
     assert "Welcome back" in page
 
 
-def _po_entries(path: Path) -> dict[str, list[str]]:
-    """msgid -> its msgstr (or msgstr[n]) values, read from a .po file without gettext tools."""
-    entries: dict[str, list[str]] = {}
+def _po_entries(path: Path) -> dict[tuple[str, str], list[str]]:
+    """(msgctxt, msgid) -> its msgstr (or msgstr[n]) values, read without gettext tools."""
+    entries: dict[tuple[str, str], list[str]] = {}
     for block in path.read_text(encoding="utf-8").split("\n\n"):
         fields: dict[str, str] = {}
         key = ""
         for line in block.splitlines():
             if line.startswith("#"):
                 continue
-            if match := re.match(r'^(msgid_plural|msgid|msgstr(?:\[\d\])?) (".*")$', line):
+            if match := re.match(r'^(msgctxt|msgid_plural|msgid|msgstr(?:\[\d\])?) (".*")$', line):
                 key = match.group(1)
                 fields[key] = ast.literal_eval(match.group(2))
             elif line.startswith('"'):
                 fields[key] += ast.literal_eval(line)
         if fields.get("msgid"):
-            entries[fields["msgid"]] = [value for name, value in fields.items() if name.startswith("msgstr")]
+            key = (fields.get("msgctxt", ""), fields["msgid"])
+            entries[key] = [value for name, value in fields.items() if name.startswith("msgstr")]
     return entries
 
 
@@ -130,8 +131,9 @@ def test_catalogue_is_fully_translated_and_compiled() -> None:
     assert "#, fuzzy" not in (CATALOGUE / "django.po").read_text(encoding="utf-8")
     with (CATALOGUE / "django.mo").open("rb") as mo:
         compiled = gettext.GNUTranslations(mo)
-    for msgid, values in entries.items():
+    for (context, msgid), values in entries.items():
         if len(values) == 1:
-            assert compiled.gettext(msgid) == values[0], msgid
+            found = compiled.pgettext(context, msgid) if context else compiled.gettext(msgid)
         else:
-            assert compiled.ngettext(msgid, msgid, 1) == values[0], msgid
+            found = compiled.npgettext(context, msgid, msgid, 1) if context else compiled.ngettext(msgid, msgid, 1)
+        assert found == values[0], (context, msgid)

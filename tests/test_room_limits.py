@@ -213,7 +213,7 @@ async def test_slow_mode_spaces_members_but_not_facilitators(circle, alice, bob)
     error = await alice_socket.error("slow_mode")
     assert error["client_id"] == "c-second" and 20 <= error["retry_after"] <= 30
     wait = error["retry_after"]
-    assert error["message"] == f"Slow mode is on: one message every 30 seconds. Wait {wait} more."
+    assert error["message"] == f"Slow mode is on: one message every 30 seconds. You can write again in {wait} seconds."
     assert await db(event_count, meeting) == 1
     # Facilitators are exempt; another member has their own spacing.
     await chat(bob_socket, "Facilitator one", alice_socket, bob_socket, sam_socket)
