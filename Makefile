@@ -48,8 +48,13 @@ format: venv
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+## bench: page latency; bench/asgi.py and bench/bare.py are helpers of bench-room, not benchmarks
 bench: venv
-	@for script in bench/*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
+	@for script in $(filter-out bench/bench_room.py,$(wildcard bench/bench_*.py)); do echo "== $$script"; $(PY) $$script || exit 1; done
+
+## bench-room: room delivery through 2 uvicorn processes on Redis vs a bare consumer (needs Redis)
+bench-room: venv
+	$(PY) bench/bench_room.py
 
 clean:
 	rm -rf var/ .pytest_cache .mypy_cache .ruff_cache

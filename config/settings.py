@@ -17,6 +17,7 @@ import dj_database_url
 import django_stubs_ext
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
+from redis.connection import parse_url as parse_redis_url
 
 from lib.env import email_settings, env, envbool, envint, envlist
 
@@ -149,7 +150,10 @@ if REDIS_URL:
             "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
             "CONFIG": {
                 "hosts": [{"address": REDIS_URL, "socket_timeout": None, "max_connections": 1000}],
-                "prefix": "hearth",
+                # Pub/sub channels are shared by every database of a Redis server: with the
+                # database in the prefix, an instance on db 1 (staging, a test run) and one on
+                # db 0 cannot talk into each other's rooms (a room's group is named by its id).
+                "prefix": env("CHANNEL_LAYER_PREFIX") or f"hearth.{parse_redis_url(REDIS_URL).get('db', 0)}",
             },
         }
     }
