@@ -60,3 +60,23 @@ def test_members_and_visitors_cannot_open_the_admin(client: Client, alice: User,
     response = client.get(reverse("admin:accounts_user_changelist"))
     assert response.status_code == 302
     assert "/admin/login/" in response["Location"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "page",
+    [
+        "admin:groups_supportgroup_changelist",
+        "admin:groups_membership_changelist",
+        "admin:groups_invite_changelist",
+        "admin:meetings_meetingseries_changelist",
+        "admin:meetings_meeting_changelist",
+        "admin:meetings_room_changelist",
+        "admin:accounts_notice_changelist",
+    ],
+)
+def test_staff_see_every_admin_list(client: Client, dana: User, settings, page: str) -> None:
+    settings.DEBUG = True
+    call_command("seed_demo")
+    client.force_login(dana)
+    assert client.get(reverse(page)).status_code == 200
