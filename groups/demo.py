@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import time
+from datetime import time, timedelta
 from typing import Any
 
 from django.utils import timezone
@@ -11,7 +11,7 @@ from accounts.models import User
 from groups.handles import handle_key
 from groups.models import Membership, SupportGroup, Topic
 from meetings.actions import materialise_series
-from meetings.models import MeetingSeries, RotaEntry
+from meetings.models import Meeting, MeetingSeries, RotaEntry, Rsvp
 
 GUIDELINES = """Everything shared here stays here. Don't repeat, screenshot or copy what others say.
 Speak from your own experience ("I"), and don't give advice unless someone asks for it.
@@ -125,7 +125,28 @@ def seed_demo_groups(people: dict[str, User]) -> int:
                 },
             )
         _seed_schedule(group, schedule)
+    _seed_meeting_to_try(people)
     return created
+
+
+def _seed_meeting_to_try(people: dict[str, User]) -> None:
+    """A one-off meeting in Tuesday Evening Circle starting a few minutes from now, so the live
+    room can be tried at once (bob facilitates, alice is going). Made again once it has passed."""
+    group = SupportGroup.objects.get(slug="tuesday-evening-circle")
+    if Meeting.objects.filter(group=group, series__isnull=True, ends_at__gt=timezone.now()).exists():
+        return
+    starts_at = timezone.now() + timedelta(minutes=5)
+    bob = Membership.objects.get(group=group, user=people["bob"])
+    meeting = Meeting.objects.create(
+        group=group,
+        title="Drop-in circle (demo)",
+        starts_at=starts_at,
+        ends_at=starts_at + timedelta(minutes=90),
+        capacity=12,
+        facilitator=bob,
+    )
+    alice = Membership.objects.get(group=group, user=people["alice"])
+    Rsvp.objects.create(meeting=meeting, membership=alice, status=Rsvp.Status.GOING)
 
 
 def _seed_schedule(group: SupportGroup, schedule: tuple[str, str, str, int, int]) -> None:
