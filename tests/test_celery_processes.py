@@ -23,13 +23,11 @@ from datetime import timedelta
 from email.message import EmailMessage
 from pathlib import Path
 from typing import IO, TypeVar
-from urllib.parse import urlsplit
 
 import pytest
 from django.conf import settings
 from django.contrib.auth.tokens import default_token_generator
 from django.contrib.sessions.models import Session
-from django.db import connection
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -39,6 +37,7 @@ from django.utils.http import urlsafe_base64_encode
 from accounts.models import User
 from accounts.tasks import send_password_reset_email
 from config.celery import app as celery_app
+from tests.servers import process_database_url
 
 pytestmark = [pytest.mark.processes, pytest.mark.django_db(transaction=True)]
 
@@ -111,16 +110,6 @@ class Processes:
             log.close()
 
 
-def worker_database_url() -> str:
-    """The URL of the test database this process uses (not the development one)."""
-    name = str(connection.settings_dict["NAME"])
-    if connection.vendor == "sqlite":
-        path = Path(name).resolve()
-        assert path.is_file(), f"the SQLite test database must be a file a worker can open, not {name!r}"
-        return f"sqlite:///{path}"
-    return urlsplit(os.environ["DATABASE_URL"])._replace(path=f"/{name}").geturl()
-
-
 def process_env(mail_dir: Path, **extra: str) -> dict[str, str]:
     """The environment of a worker or beat: this process's, pointed at the test database."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("PYTEST_")}
@@ -130,7 +119,7 @@ def process_env(mail_dir: Path, **extra: str) -> dict[str, str]:
         DJANGO_SETTINGS_MODULE="config.settings",
         PYTHONUNBUFFERED="1",
         LOG_LEVEL="INFO",
-        DATABASE_URL=worker_database_url(),
+        DATABASE_URL=process_database_url(),
         # Same VAR_DIR: the same filesystem broker folders as this process (embedded run).
         VAR_DIR=str(settings.VAR_DIR),
         EMAIL_FILE_PATH=str(mail_dir),

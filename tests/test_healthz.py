@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import shutil
 import signal
-import socket
 import subprocess
 import threading
 import time
@@ -21,6 +20,7 @@ from django.test import Client, override_settings
 
 from config.celery import app as celery_app
 from lib.health import check_channel_layer
+from tests.servers import free_port
 
 pytestmark = pytest.mark.django_db
 
@@ -111,12 +111,6 @@ class PrivateRedis:
     def freeze(self) -> None:
         """Still accepting connections (the kernel does that), never answering."""
         self.process.send_signal(signal.SIGSTOP)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture

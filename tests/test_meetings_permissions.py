@@ -52,10 +52,10 @@ from icalendar import Calendar
 import meetings.urls
 from accounts.models import Notice, User
 from groups.actions import access_group
-from groups.handles import handle_key
 from groups.models import Membership, SupportGroup
 from meetings import actions
 from meetings.models import CalendarFeed, Meeting, MeetingSeries, RotaEntry, Rsvp
+from tests.conftest import add_member
 from tests.groups_fixtures import *  # noqa: F403
 from tests.groups_fixtures import HANDLES, GroupCast, build_cast, client_as, make_person, new_group
 
@@ -648,19 +648,6 @@ def test_group_page_lists_upcoming_meetings_with_links_only_for_members(
 # --- My meetings ------------------------------------------------------------------------------
 
 
-def add_membership(group: SupportGroup, user: User, handle: str, *, role: str, status: str) -> Membership:
-    return Membership.objects.create(
-        group=group,
-        user=user,
-        handle=handle,
-        handle_key=handle_key(handle),
-        role=role,
-        status=status,
-        guidelines_accepted_at=NOW,
-        joined_at=NOW if status == Membership.Status.ACTIVE else None,
-    )
-
-
 def test_my_meetings_lists_only_groups_where_the_person_is_an_active_member(client: Client) -> None:
     person = make_person("several-groups")
     statuses = {
@@ -674,8 +661,8 @@ def test_my_meetings_lists_only_groups_where_the_person_is_an_active_member(clie
     for slug, status in statuses.items():
         group = new_group(slug, listed=slug != "banned-circle")
         owner = make_person(f"{slug}-owner")
-        add_membership(group, owner, "Steady Lantern", role=Membership.Role.OWNER, status=Membership.Status.ACTIVE)
-        membership = add_membership(group, person, "Quiet Harbor", role=Membership.Role.MEMBER, status=status)
+        add_member(group, owner, "Steady Lantern", role=Membership.Role.OWNER, status=Membership.Status.ACTIVE)
+        membership = add_member(group, person, "Quiet Harbor", role=Membership.Role.MEMBER, status=status)
         series[slug] = create_series(group, owner, title=f"Meeting of {slug}")
         if status != Membership.Status.PENDING:
             # Answers given while still a member don't bring the meetings back.
@@ -829,10 +816,10 @@ def member_of_groups(prefix: str, count: int) -> User:
     for index in range(count):
         group = new_group(f"{prefix}-circle-{index:02d}", listed=index % 2 == 0)
         owner = make_person(f"{prefix}-owner-{index}")
-        owner_membership = add_membership(
+        owner_membership = add_member(
             group, owner, "Steady Lantern", role=Membership.Role.OWNER, status=Membership.Status.ACTIVE
         )
-        membership = add_membership(
+        membership = add_member(
             group, person, "Quiet Harbor", role=Membership.Role.MEMBER, status=Membership.Status.ACTIVE
         )
         series = create_series(group, owner, title=f"Meeting {index}")

@@ -33,7 +33,6 @@ import re
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -44,12 +43,10 @@ from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlsplit, urlunsplit
 
 import pytest
 import redis
 from django.conf import settings
-from django.db import connection
 from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
@@ -59,6 +56,7 @@ from groups.models import SupportGroup
 from meetings.models import Meeting, Room, RoomEvent, RoomPresence
 from tests.conftest import add_member
 from tests.rooms import going, open_meeting, session_cookie
+from tests.servers import free_port, process_database_url
 
 pytestmark = [
     pytest.mark.processes,
@@ -83,26 +81,6 @@ SERVER_ERROR = re.compile(r"^.*(\bERROR\b|\bCRITICAL\b|Traceback|MaxConnectionsE
 
 
 # --- Server processes ---------------------------------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _test_database_url() -> str:
-    """The URL of the database pytest-django set up (as in tests/e2e/conftest.py)."""
-    db = connection.settings_dict
-    name = str(db["NAME"])
-    if connection.vendor == "sqlite":
-        if connection.is_in_memory_db():
-            pytest.fail(f"server processes need an SQLite test database in a file, not {name!r}")
-        return "sqlite:///" + str(Path(name).resolve())
-    outer_url = os.environ.get("DATABASE_URL")
-    if not outer_url:
-        pytest.fail(f"cannot hand database engine {db['ENGINE']} to a server process without DATABASE_URL")
-    return urlunsplit(urlsplit(outer_url)._replace(path="/" + quote(name)))
 
 
 def _check_redis(url: str) -> None:
@@ -172,7 +150,7 @@ class Servers:
         uvicorn = Path(sys.executable).with_name("uvicorn")
         log_path = self.workdir / f"{name}.log"
         for attempt in range(3):  # the free port may be taken before uvicorn binds it
-            port = _free_port()
+            port = free_port()
             command = [str(uvicorn), "config.asgi:application", "--host", "127.0.0.1", "--port", str(port)]
             command += ["--lifespan", "off", "--no-access-log"]
             with log_path.open("ab") as log:
@@ -253,7 +231,7 @@ def server_pair(
     is torn down: depending on django_db_setup orders the teardowns)."""
     _check_redis(settings.REDIS_URL)
     with django_db_blocker.unblock():
-        database_url = _test_database_url()
+        database_url = process_database_url()
     group = Servers(tmp_path_factory.mktemp("room-servers"), database_url, settings.REDIS_URL)
     try:
         yield group.start("server-a"), group.start("server-b")
@@ -280,7 +258,7 @@ class PrivateRedis:
             pytest.fail("redis-server is not installed: the Redis restart test needs a private one")
         self.binary = binary
         self.workdir = workdir
-        self.port = _free_port()
+        self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -680,7 +658,7 @@ def test_a_redis_restart_loses_and_repeats_nothing(
 ) -> None:
     """Kill the channel layer's Redis mid-room and start it again on the same port: clients that
     reconnect and resume by seq end with exactly the database's log, each entry once."""
-    group = Servers(tmp_path, _test_database_url(), private_redis.url)
+    group = Servers(tmp_path, process_database_url(), private_redis.url)
     try:
         server_a, server_b = group.start("server-a"), group.start("server-b")
         others = members(circle, 3, "reader")
@@ -808,7 +786,7 @@ def test_instances_on_other_redis_databases_do_not_share_rooms(
     server (staging on db 1 beside production on db 0, or two CI runs) must not hear each
     other's rooms. Both instances here read one database, so the other's room has our room's
     id, as it would by chance with small ids."""
-    database_url = _test_database_url()
+    database_url = process_database_url()
     ours = Servers(tmp_path, database_url, private_redis.url_for(0))
     theirs = Servers(tmp_path, database_url, private_redis.url_for(1))
     try:

@@ -26,7 +26,6 @@ import asyncio
 import contextlib
 import os
 import re
-import socket
 import subprocess
 import sys
 import threading
@@ -38,14 +37,15 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlsplit, urlunsplit
 
 import pytest
 from django.conf import settings
-from django.db import connection, connections
+from django.db import connections
 from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Playwright, WebError, sync_playwright
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Page as PlaywrightPage
+
+from tests.servers import free_port, process_database_url
 
 E2E_DIR = Path(__file__).resolve().parent
 PROJECT_DIR = E2E_DIR.parent.parent
@@ -160,37 +160,6 @@ class ServerDidNotStart(Exception):
     pass
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _test_database_url() -> str:
-    """The URL of the database pytest-django set up, for the server process."""
-    db = connection.settings_dict
-    name = str(db["NAME"])
-    if db["ENGINE"] == "django.db.backends.sqlite3":
-        if connection.is_in_memory_db():
-            pytest.fail(
-                "e2e tests need an SQLite test database in a file that the server process can open; "
-                f"this run uses {name!r}. Leave DATABASE_URL unset (settings then name var/test-hearth.sqlite3) "
-                "or set DATABASES['default']['TEST']['NAME'] to a file."
-            )
-        return "sqlite:///" + str(Path(name).resolve())
-    outer_url = os.environ.get("DATABASE_URL")
-    if outer_url:
-        # Keep the scheme, credentials, host and options of the outer run; swap the database name.
-        return urlunsplit(urlsplit(outer_url)._replace(path="/" + quote(name)))
-    if db["ENGINE"] == "django.db.backends.postgresql":
-        user = quote(str(db.get("USER") or ""), safe="")
-        password = quote(str(db.get("PASSWORD") or ""), safe="")
-        credentials = f"{user}:{password}@" if password else (f"{user}@" if user else "")
-        port = f":{db['PORT']}" if db.get("PORT") else ""
-        return f"postgres://{credentials}{db.get('HOST') or 'localhost'}{port}/{quote(name)}"
-    pytest.fail(f"The e2e harness does not know how to hand database engine {db['ENGINE']} to the server")
-
-
 def _uvicorn_command() -> list[str]:
     script = Path(sys.executable).with_name("uvicorn")
     return [str(script)] if script.exists() else [sys.executable, "-m", "uvicorn"]
@@ -239,7 +208,7 @@ def hearth_server(
     database that still has connections).
     """
     with django_db_blocker.unblock():
-        database_url = _test_database_url()
+        database_url = process_database_url()
     workdir = tmp_path_factory.mktemp("hearth-server")
     mail_dir = workdir / "mail"
     mail_dir.mkdir()
@@ -263,7 +232,7 @@ def hearth_server(
 
     attempts = 3  # the free port may be taken between picking it and uvicorn binding it
     for attempt in range(1, attempts + 1):
-        port = _free_port()
+        port = free_port()
         url = f"http://127.0.0.1:{port}"
         command = [*_uvicorn_command(), "config.asgi:application", "--host", "127.0.0.1", "--port", str(port)]
         command += ["--lifespan", "off"]  # Django's ASGI app has no lifespan support
