@@ -398,7 +398,9 @@ function startRoom(root) {
   function onNotice(frame) {
     if (frame.kind === "muted") setMuted(frame.until, frame.message);
     else if (frame.kind === "unmuted") clearMuted(frame.message || t("unmuted"));
-    else if (["removed", "ended", "closed"].includes(frame.kind)) finish(frame.message || t("closed"));
+    // "ended" goes to the whole room in one language: show it in this page's own.
+    else if (frame.kind === "ended") finish(t("ended"));
+    else if (["removed", "closed"].includes(frame.kind)) finish(frame.message || t("closed"));
   }
 
   function onError(frame) {
