@@ -47,6 +47,8 @@ if not ALLOWED_HOSTS:
         "Hearth is served on (for example hearth.example.org), or set DEBUG=1."
     )
 CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS")
+# The site's public address, for links in emails sent by background jobs (no request there).
+SITE_URL = env("SITE_URL", "http://localhost:8000").rstrip("/")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -186,6 +188,7 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": timedelta(seconds=envint("SESSION_CLEANUP_SECONDS", 3600)),
     },
     "materialise-meetings": {"task": "meetings.tasks.materialise_meetings", "schedule": timedelta(hours=1)},
+    "dispatch-reminders": {"task": "meetings.tasks.dispatch_reminders", "schedule": timedelta(minutes=1)},
     "flag-meetings-needing-facilitator": {
         "task": "meetings.tasks.flag_meetings_needing_facilitator",
         "schedule": timedelta(minutes=15),

@@ -31,6 +31,7 @@ from lib.errors import ActionError
 from lib.timefmt import show_time
 from meetings import recurrence
 from meetings.models import MAX_DURATION_MINUTES, CalendarFeed, Meeting, MeetingSeries, RotaEntry, Rsvp
+from meetings.reminders import sync_meeting_reminders, sync_reminders
 
 MATERIALISE_AHEAD = timedelta(weeks=8)
 
@@ -203,6 +204,7 @@ def do_update_series(access: GroupAccess, series: MeetingSeries, data: SeriesDat
         meeting.save()
         _promote_waitlist(meeting)
         if moved:
+            sync_meeting_reminders(meeting)
             _tell_attendees(meeting, MOVED, reason=SCHEDULE_CHANGED)
     materialise_series(series)
 
@@ -355,6 +357,7 @@ def do_update_meeting(
     meeting.save()
     _promote_waitlist(meeting)
     if moved:
+        sync_meeting_reminders(meeting)
         _tell_attendees(meeting, MOVED, reason=meeting.change_reason)
 
 
@@ -377,6 +380,7 @@ def _cancel(meeting: Meeting, reason: str | Promise) -> None:
         meeting.change_reason = str(reason)[:300]
     meeting.is_detached = True
     meeting.save(update_fields=["status", "change_reason", "is_detached"])
+    sync_meeting_reminders(meeting)
     _tell_attendees(meeting, CANCELLED, reason=reason)
 
 
@@ -425,6 +429,7 @@ def do_rsvp(membership: Membership, meeting: Meeting, *, going: bool) -> Rsvp:
         rsvp.waitlisted_at = now if status == Rsvp.Status.WAITLISTED else None
         rsvp.updated_at = now
         rsvp.save()
+        sync_reminders(meeting, membership)
         return rsvp
     rsvp = rsvp or Rsvp(meeting=meeting, membership=membership)
     was_going = rsvp.status == Rsvp.Status.GOING
@@ -432,6 +437,7 @@ def do_rsvp(membership: Membership, meeting: Meeting, *, going: bool) -> Rsvp:
     rsvp.waitlisted_at = None
     rsvp.updated_at = now
     rsvp.save()
+    sync_reminders(meeting, membership)
     if was_going:
         _promote_waitlist(meeting)
     return rsvp
@@ -452,6 +458,7 @@ def _promote_waitlist(meeting: Meeting) -> None:
         rsvp.waitlisted_at = None
         rsvp.updated_at = timezone.now()
         rsvp.save(update_fields=["status", "waitlisted_at", "updated_at"])
+        sync_reminders(meeting, rsvp.membership)
         user = rsvp.membership.user
         with translation.override(user.language):
             when = show_time(meeting.starts_at, user.timezone, meeting.group.timezone).local

@@ -3,7 +3,7 @@ from typing import ClassVar
 from django.contrib import admin
 from django.http import HttpRequest
 
-from meetings.models import Meeting, MeetingSeries, Room, RoomAction, RotaEntry, Rsvp
+from meetings.models import Meeting, MeetingSeries, Reminder, Room, RoomAction, RotaEntry, Rsvp
 
 
 class RotaEntryInline(admin.TabularInline[RotaEntry, MeetingSeries]):
@@ -59,6 +59,29 @@ class RoomAdmin(admin.ModelAdmin[Room]):
     list_display = ("meeting", "phase", "locked", "slow_mode_seconds", "last_seq", "ended_at")
     readonly_fields = ("meeting", "last_seq", "opened_early_at", "ended_at", "sharer", "share_ends_at")
     inlines: ClassVar = [RoomActionInline]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
+@admin.register(Reminder)
+class ReminderAdmin(admin.ModelAdmin[Reminder]):
+    """Reminders and how they went; filter by status to see the ones that failed."""
+
+    list_display = ("meeting", "membership", "kind", "send_at", "status", "attempts", "last_error")
+    list_filter = ("status", "kind")
+    date_hierarchy = "send_at"
+    readonly_fields = (
+        "meeting",
+        "membership",
+        "kind",
+        "send_at",
+        "claimed_at",
+        "claim_token",
+        "sent_at",
+        "attempts",
+        "last_error",
+    )
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -72,6 +72,7 @@ def test_members_and_visitors_cannot_open_the_admin(client: Client, alice: User,
         "admin:meetings_meetingseries_changelist",
         "admin:meetings_meeting_changelist",
         "admin:meetings_room_changelist",
+        "admin:meetings_reminder_changelist",
         "admin:accounts_notice_changelist",
     ],
 )
