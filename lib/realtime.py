@@ -17,39 +17,32 @@ def frame_text(frame: dict[str, Any]) -> str:
     return json.dumps(frame, separators=(",", ":"), ensure_ascii=False)
 
 
-def publish(group: str, frame: dict[str, Any], *, handler: str = "room.frame", seq: int | None = None) -> None:
-    """Send `frame` to every socket in `group` now. The JSON text is made once, here, and each
-    consumer writes it to its socket as it is: no per-socket serialisation on the hot path.
-    `seq` travels beside the text so a consumer can drop a frame it already sent."""
+def _group_send(group: str, message: dict[str, Any]) -> None:
     layer = get_channel_layer()
     if layer is None:
         return
-    message: dict[str, Any] = {"type": handler, "text": frame_text(frame)}
-    if seq is not None:
-        message["seq"] = seq
     try:
         async_to_sync(layer.group_send)(group, message)
     except Exception:
         # The database holds the truth: a client that missed this catches up by seq.
-        logger.exception("Could not publish a %s frame to %s", frame.get("type"), group)
+        logger.exception("Could not send %s to %s", message.get("type"), group)
 
 
-def publish_on_commit(
-    group: str, frame: dict[str, Any], *, handler: str = "room.frame", seq: int | None = None
-) -> None:
+def publish(group: str, frame: dict[str, Any], *, seq: int | None = None) -> None:
+    """Send `frame` to every socket in `group` now. The JSON text is made once, here, and each
+    consumer writes it to its socket as it is: no per-socket serialisation on the hot path.
+    `seq` travels beside the text so a consumer can drop a frame it already sent."""
+    message: dict[str, Any] = {"type": "room.frame", "text": frame_text(frame)}
+    if seq is not None:
+        message["seq"] = seq
+    _group_send(group, message)
+
+
+def publish_on_commit(group: str, frame: dict[str, Any], *, seq: int | None = None) -> None:
     """Publish once the current transaction commits (never a frame for a rolled-back change)."""
-    transaction.on_commit(lambda: publish(group, frame, handler=handler, seq=seq))
+    transaction.on_commit(lambda: publish(group, frame, seq=seq))
 
 
 def send_to_group_on_commit(group: str, message: dict[str, Any]) -> None:
     """Send a raw channel-layer message (a control for consumers, not a frame) after commit."""
-
-    def send() -> None:
-        layer = get_channel_layer()
-        if layer is not None:
-            try:
-                async_to_sync(layer.group_send)(group, message)
-            except Exception:
-                logger.exception("Could not send %s to %s", message.get("type"), group)
-
-    transaction.on_commit(send)
+    transaction.on_commit(lambda: _group_send(group, message))
