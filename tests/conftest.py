@@ -169,3 +169,41 @@ def _fast_password_hashing(request: pytest.FixtureRequest, settings) -> None:
     """A cheap hasher for speed, except where a real server process checks the passwords."""
     if "e2e" not in request.keywords and "processes" not in request.keywords:
         settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+def utc(*args: int):
+    from datetime import UTC, datetime
+
+    return datetime(*args, tzinfo=UTC)
+
+
+# A Monday noon in March 2026, before the UK's clocks go forward (29 March).
+FROZEN_NOW = utc(2026, 3, 2, 12)
+
+
+@pytest.fixture
+def frozen():
+    """Time stands still at FROZEN_NOW (move it with .move_to / .shift)."""
+    import time_machine
+
+    with time_machine.travel(FROZEN_NOW, tick=False) as traveller:
+        yield traveller
+
+
+def one_off_meeting(group, owner: User, starts, *, capacity: int = 12):
+    """A one-off meeting at `starts` (aware), scheduled by `owner` in the group's timezone."""
+    from groups.actions import access_group
+    from lib.timefmt import zone
+    from meetings import actions
+
+    local = starts.astimezone(zone(group.timezone))
+    return actions.do_create_meeting(
+        access_group(owner, group.slug),
+        title="Evening share",
+        day=local.date(),
+        at=local.time(),
+        duration_minutes=90,
+        capacity=capacity,
+        facilitator=None,
+        backup=None,
+    )

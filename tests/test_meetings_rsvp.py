@@ -6,7 +6,6 @@ import threading
 from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
-import time_machine
 from django.db import close_old_connections, connection
 from django.test import Client
 from django.urls import reverse
@@ -17,36 +16,13 @@ from groups.actions import access_group
 from groups.models import Membership, SupportGroup
 from meetings import actions
 from meetings.models import Meeting, MeetingSeries, Rsvp
-from tests.conftest import add_member, make_group, make_user
+from tests.conftest import add_member, make_group, make_user, one_off_meeting, utc
 
-NOW = datetime(2026, 3, 2, 12, tzinfo=UTC)
-
-
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)
-
-
-@pytest.fixture
-def frozen():
-    with time_machine.travel(NOW, tick=False) as traveller:
-        yield traveller
-
-
-NEXT_TUESDAY = datetime(2026, 3, 10, 19, tzinfo=UTC)
+NEXT_TUESDAY = utc(2026, 3, 10, 19)
 
 
 def one_off(group: SupportGroup, owner: User, *, capacity: int = 2, starts: datetime = NEXT_TUESDAY) -> Meeting:
-    local = starts.astimezone(actions.recurrence.zone(group.timezone))
-    return actions.do_create_meeting(
-        access_group(owner, group.slug),
-        title="Evening share",
-        day=local.date(),
-        at=local.time(),
-        duration_minutes=90,
-        capacity=capacity,
-        facilitator=None,
-        backup=None,
-    )
+    return one_off_meeting(group, owner, starts, capacity=capacity)
 
 
 def rsvp(client: Client, meeting: Meeting, going: str = "yes"):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 
 import pytest
 import time_machine
@@ -16,14 +16,11 @@ from lib.timefmt import show_time
 from meetings import actions
 from meetings.models import Meeting, MeetingSeries, Rsvp
 from meetings.recurrence import occurrences
+from tests.conftest import utc
 
 pytestmark = pytest.mark.django_db
 
 WEEKLY_TUESDAY = "FREQ=WEEKLY;INTERVAL=1;BYDAY=TU"
-
-
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)
 
 
 def tuesday_series(group: SupportGroup, owner: User, **overrides: object) -> MeetingSeries:

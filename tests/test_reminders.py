@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 
 import pytest
 import time_machine
@@ -17,34 +17,15 @@ from groups.models import Membership, SupportGroup
 from meetings import actions, reminders
 from meetings.models import Meeting, Reminder
 from meetings.tasks import dispatch_reminders, send_reminder
+from tests.conftest import FROZEN_NOW, one_off_meeting, utc
 
 pytestmark = pytest.mark.django_db
 
-NOW = datetime(2026, 3, 2, 12, tzinfo=UTC)
-
-
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)
-
-
-@pytest.fixture
-def frozen():
-    with time_machine.travel(NOW, tick=False) as traveller:
-        yield traveller
+NOW = FROZEN_NOW
 
 
 def meeting_at(group: SupportGroup, owner: User, starts: datetime) -> Meeting:
-    local = starts.astimezone(actions.recurrence.zone(group.timezone))
-    return actions.do_create_meeting(
-        access_group(owner, group.slug),
-        title="Evening share",
-        day=local.date(),
-        at=local.time(),
-        duration_minutes=90,
-        capacity=12,
-        facilitator=None,
-        backup=None,
-    )
+    return one_off_meeting(group, owner, starts)
 
 
 def rows(meeting: Meeting) -> list[tuple[str, datetime, str]]:
