@@ -10,8 +10,8 @@ from django.utils import timezone
 from accounts.models import User
 from groups.handles import handle_key
 from groups.models import Membership, SupportGroup, Topic
-from meetings.actions import materialise_series
-from meetings.models import Meeting, MeetingSeries, RotaEntry, Rsvp
+from meetings.actions import materialise_series, set_rota
+from meetings.models import Meeting, MeetingSeries, Rsvp
 
 GUIDELINES = """Everything shared here stays here. Don't repeat, screenshot or copy what others say.
 Speak from your own experience ("I"), and don't give advice unless someone asks for it.
@@ -164,7 +164,5 @@ def _seed_schedule(group: SupportGroup, schedule: tuple[str, str, str, int, int]
         duration_minutes=minutes,
         capacity=places,
     )
-    RotaEntry.objects.bulk_create(
-        RotaEntry(series=series, membership=membership, position=index) for index, membership in enumerate(rota)
-    )
+    set_rota(series, rota)
     materialise_series(series)

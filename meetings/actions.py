@@ -134,7 +134,8 @@ def _checked_series(group: SupportGroup, data: SeriesData) -> SeriesData:
     )
 
 
-def _set_rota(series: MeetingSeries, rota: list[Membership]) -> None:
+def set_rota(series: MeetingSeries, rota: list[Membership]) -> None:
+    """Replace a series' rota with these facilitators, in this order."""
     series.rota_entries.all().delete()
     RotaEntry.objects.bulk_create(
         RotaEntry(series=series, membership=membership, position=index) for index, membership in enumerate(rota)
@@ -156,7 +157,7 @@ def do_create_series(access: GroupAccess, data: SeriesData) -> MeetingSeries:
         duration_minutes=data.duration_minutes,
         capacity=data.capacity,
     )
-    _set_rota(series, data.rota)
+    set_rota(series, data.rota)
     materialise_series(series)
     return series
 
@@ -189,7 +190,7 @@ def do_update_series(access: GroupAccess, series: MeetingSeries, data: SeriesDat
     series.duration_minutes = data.duration_minutes
     series.capacity = data.capacity
     series.save()
-    _set_rota(series, data.rota)
+    set_rota(series, data.rota)
     wanted = {occurrence.series_date: occurrence for occurrence in _series_window(series)}
     for meeting in upcoming:
         occurrence = wanted.pop(meeting.series_date, None) if meeting.series_date else None
