@@ -16,7 +16,20 @@ class UserAdmin(BaseUserAdmin):
     readonly_fields = ("date_joined", "last_login")
     fieldsets = (
         (None, {"fields": ("email", "password")}),
-        (_("Preferences"), {"fields": ("timezone", "language", "discreet_notifications")}),
+        (_("Preferences"), {"fields": ("timezone", "language")}),
+        (
+            _("Notifications"),
+            {
+                "fields": (
+                    "discreet_notifications",
+                    "reminder_offsets",
+                    "email_kinds",
+                    "in_app_kinds",
+                    "quiet_hours_start",
+                    "quiet_hours_end",
+                )
+            },
+        ),
         (_("Permissions"), {"fields": ("is_active", "is_staff", "is_superuser", "groups", "user_permissions")}),
         (_("Dates"), {"fields": ("last_login", "date_joined")}),
     )
@@ -26,6 +39,11 @@ class UserAdmin(BaseUserAdmin):
 
 @admin.register(Notice)
 class NoticeAdmin(admin.ModelAdmin[Notice]):
-    list_display = ("user", "text", "created_at", "read_at")
+    """Notices and their emails; filter by status to see emails that failed after every retry."""
+
+    list_display = ("user", "kind", "text", "created_at", "read_at", "status", "attempts", "last_error")
+    list_filter = ("status", "kind", "in_app")
     search_fields = ("user__email", "text")
-    raw_id_fields = ("user",)
+    raw_id_fields = ("user", "group")
+    date_hierarchy = "created_at"
+    readonly_fields = ("public_id", "send_at", "claimed_at", "claim_token", "sent_at", "attempts", "last_error")

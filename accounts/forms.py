@@ -1,14 +1,16 @@
 from __future__ import annotations
 
+from datetime import time
 from typing import Any, ClassVar
 
 from django import forms
 from django.contrib.auth.forms import AuthenticationForm, BaseUserCreationForm, PasswordResetForm
 from django.utils.translation import gettext_lazy as _
 
-from accounts.models import User
+from accounts.models import NoticeKind, ReminderOffset, User
 from accounts.tasks import send_password_reset_email
 from accounts.timezones import UNKNOWN_TIMEZONE, timezone_choices, validate_timezone
+from groups.models import Membership
 from lib.tasks import enqueue_on_commit
 
 
@@ -71,8 +73,101 @@ class PreferencesForm(forms.ModelForm[User]):
 
     class Meta:
         model = User
-        fields = ("timezone", "language", "discreet_notifications")
-        labels: ClassVar = {"discreet_notifications": _("Discreet notifications")}
+        fields = ("timezone", "language")
+
+
+class NotificationSettingsForm(forms.Form):
+    """How and when a person hears from Hearth. Unknown choices are refused by name."""
+
+    reminder_offsets = forms.MultipleChoiceField(
+        label=_("Remind me before meetings I'm going to"),
+        choices=ReminderOffset.choices,
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+        error_messages={"invalid_choice": _("Choose reminder times from the list.")},
+        help_text=_("Leave all unticked for no reminders."),
+    )
+    email_kinds = forms.MultipleChoiceField(
+        label=_("Email me about"),
+        choices=NoticeKind.choices,
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+        error_messages={"invalid_choice": _("Choose notifications from the list.")},
+    )
+    in_app_kinds = forms.MultipleChoiceField(
+        label=_("Show in my notices on Hearth"),
+        choices=NoticeKind.choices,
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+        error_messages={"invalid_choice": _("Choose notifications from the list.")},
+    )
+    discreet_notifications = forms.BooleanField(
+        label=_("Discreet emails"),
+        required=False,
+        help_text=_(
+            "A neutral sender and subject such as “Reminder: appointment at 19:00”, no group, topic or "
+            "meeting named anywhere in the email: only a link. Recommended if anyone else can see your inbox."
+        ),
+    )
+    quiet_hours_start = forms.TimeField(
+        label=_("Quiet hours from"),
+        required=False,
+        widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
+        error_messages={"invalid": _("Enter a time such as 22:00.")},
+    )
+    quiet_hours_end = forms.TimeField(
+        label=_("Quiet hours until"),
+        required=False,
+        widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
+        error_messages={"invalid": _("Enter a time such as 07:00.")},
+        help_text=_(
+            "In your timezone. Emails and reminders due in these hours wait until they end; a "
+            "reminder is dropped if its meeting has started by then. Leave both empty for none."
+        ),
+    )
+    muted_groups = forms.TypedMultipleChoiceField(
+        label=_("Mute these groups"),
+        coerce=int,
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+        error_messages={"invalid_choice": _("Choose groups from the list.")},
+        help_text=_("No reminders and no emails about them. Their notices still appear on Hearth."),
+    )
+
+    def __init__(self, data: Any = None, *, user: User) -> None:
+        memberships = user.memberships.filter(status=Membership.Status.ACTIVE).select_related("group")
+        initial = {
+            "reminder_offsets": user.reminder_offsets,
+            "email_kinds": user.email_kinds,
+            "in_app_kinds": user.in_app_kinds,
+            "discreet_notifications": user.discreet_notifications,
+            "quiet_hours_start": user.quiet_hours_start,
+            "quiet_hours_end": user.quiet_hours_end,
+            "muted_groups": [m.group_id for m in memberships if m.muted],
+        }
+        super().__init__(data, initial=initial)
+        choices = [(m.group_id, m.group.name) for m in memberships.order_by("group__name")]
+        if choices:
+            self.fields["muted_groups"].choices = choices  # type: ignore[attr-defined]
+        else:
+            del self.fields["muted_groups"]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        start, end = data.get("quiet_hours_start"), data.get("quiet_hours_end")
+        if (start is None) != (end is None) and not self.has_error("quiet_hours_start"):
+            if not self.has_error("quiet_hours_end"):
+                self.add_error(
+                    "quiet_hours_end", _("Give both a start and an end for quiet hours, or leave both empty.")
+                )
+        elif start is not None and start == end:
+            self.add_error("quiet_hours_end", _("Quiet hours need different start and end times."))
+        return data
+
+    @property
+    def quiet_hours(self) -> tuple[time, time] | None:
+        start, end = self.cleaned_data.get("quiet_hours_start"), self.cleaned_data.get("quiet_hours_end")
+        return (start, end) if start is not None and end is not None else None
 
 
 class QueuedPasswordResetForm(PasswordResetForm):

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any, ClassVar
 
 from django.conf import settings
@@ -10,6 +11,47 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from accounts.timezones import validate_timezone
+from lib.ids import public_id
+from lib.outbox import Delivery
+
+
+class NoticeKind(models.TextChoices):
+    """What a notice is about. Each kind can be sent by email, shown in-app, both or neither,
+    and every email carries a one-click unsubscribe for its kind."""
+
+    REMINDER = "reminder", _("Reminders of meetings you are going to")
+    MEETING = "meeting", _("A meeting you are going to moved or was cancelled")
+    WAITLIST = "waitlist", _("A place opened up for you on a waitlist")
+    MEMBERSHIP = "membership", _("Answers to your requests to join a group")
+    FACILITATION = "facilitation", _("Meetings of your groups that need a facilitator")
+    REPORTS = "reports", _("What happened to reports you made")
+
+
+class ReminderOffset(models.TextChoices):
+    """How long before a meeting a reminder goes out: one of a fixed set."""
+
+    TWO_DAYS = "48h", _("2 days before")
+    DAY = "24h", _("1 day before")
+    THREE_HOURS = "3h", _("3 hours before")
+    HOUR = "1h", _("1 hour before")
+    QUARTER = "15m", _("15 minutes before")
+
+
+REMINDER_OFFSET_DELTAS = {
+    ReminderOffset.TWO_DAYS: timedelta(hours=48),
+    ReminderOffset.DAY: timedelta(hours=24),
+    ReminderOffset.THREE_HOURS: timedelta(hours=3),
+    ReminderOffset.HOUR: timedelta(hours=1),
+    ReminderOffset.QUARTER: timedelta(minutes=15),
+}
+
+
+def default_reminder_offsets() -> list[str]:
+    return [ReminderOffset.DAY.value, ReminderOffset.HOUR.value]
+
+
+def every_notice_kind() -> list[str]:
+    return [kind.value for kind in NoticeKind]
 
 
 class UserManager(BaseUserManager["User"]):
@@ -62,6 +104,13 @@ class User(AbstractBaseUser, PermissionsMixin):
         help_text=_("Emails use a neutral sender and subject, and never name a group or topic."),
     )
 
+    # Notification preferences (see docs/notifications.md).
+    reminder_offsets = models.JSONField(_("reminder times"), default=default_reminder_offsets, blank=True)
+    email_kinds = models.JSONField(_("notices sent by email"), default=every_notice_kind, blank=True)
+    in_app_kinds = models.JSONField(_("notices shown in Hearth"), default=every_notice_kind, blank=True)
+    quiet_hours_start = models.TimeField(_("quiet hours start"), null=True, blank=True)
+    quiet_hours_end = models.TimeField(_("quiet hours end"), null=True, blank=True)
+
     objects: ClassVar[UserManager] = UserManager()
 
     EMAIL_FIELD = "email"
@@ -88,18 +137,33 @@ class User(AbstractBaseUser, PermissionsMixin):
         self.email = self.__class__.objects.normalize_email(self.email).strip()
 
 
-class Notice(models.Model):
-    """An in-app notice for one person ("Your request to join was approved")."""
+class Notice(Delivery):
+    """One notification for one person: shown in their notice centre (when they want that kind
+    in-app) and, through the delivery fields, emailed once (when they want it by email).
 
+    `text` and `subject` name the meeting or group; the discreet variants never do. Both are
+    rendered in the person's language when the notice is made.
+    """
+
+    public_id = models.CharField(max_length=16, unique=True, default=public_id, editable=False)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notices")
+    kind = models.CharField(max_length=16, choices=NoticeKind.choices)
+    group = models.ForeignKey("groups.SupportGroup", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     text = models.CharField(max_length=500)
+    subject = models.CharField(max_length=200, blank=True)
+    discreet_subject = models.CharField(max_length=200, blank=True)
+    discreet_text = models.CharField(max_length=500, blank=True)
     url = models.CharField(max_length=300, blank=True)
+    in_app = models.BooleanField(default=True)
     created_at = models.DateTimeField(default=timezone.now)
     read_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ("-created_at", "-pk")
-        indexes: ClassVar = [models.Index(fields=["user", "read_at"])]
+        indexes: ClassVar = [
+            models.Index(fields=["user", "in_app", "read_at"]),
+            models.Index(fields=["status", "send_at"], name="notice_due"),
+        ]
 
     def __str__(self) -> str:
         return self.text

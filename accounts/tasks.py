@@ -11,7 +11,9 @@ from django.utils import timezone
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
-from accounts.models import User
+from accounts import notifications
+from accounts.models import Notice, User
+from lib import outbox
 from lib.email import send_templated_email
 
 logger = logging.getLogger(__name__)
@@ -39,3 +41,25 @@ def clear_expired_sessions() -> int:
     if deleted:
         logger.info("Cleared %d expired sessions", deleted)
     return deleted
+
+
+@shared_task
+def send_notice(notice_id: int, token: str | None = None) -> str:
+    """Email one notice, once (see accounts.notifications.deliver). A failed send is due again
+    after a backoff and picked up by `dispatch_notices`; there are no long-ETA retries."""
+    if not isinstance(notice_id, int) or not isinstance(token, str | None):
+        logger.warning("send_notice called with bad arguments: %r, %r", notice_id, token)
+        return "bad arguments"
+    return notifications.deliver(notice_id, token)
+
+
+@shared_task
+def dispatch_notices() -> int:
+    """Every minute: claim notice emails that are due (held back by quiet hours, or retrying
+    after a failed send, or whose first send was lost) and queue one send for each."""
+    token, ids = outbox.claim_due(Notice)
+    for notice_id in ids:
+        send_notice.delay(notice_id, token)
+    if ids:
+        logger.info("Dispatched %d notice emails", len(ids))
+    return len(ids)

@@ -182,13 +182,16 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = envbool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+# How often beat looks for due reminders and notice emails (tests run it faster).
+DISPATCH_EVERY = timedelta(seconds=envint("DISPATCH_EVERY_SECONDS", 60))
 CELERY_BEAT_SCHEDULE = {
     "clear-expired-sessions": {
         "task": "accounts.tasks.clear_expired_sessions",
         "schedule": timedelta(seconds=envint("SESSION_CLEANUP_SECONDS", 3600)),
     },
     "materialise-meetings": {"task": "meetings.tasks.materialise_meetings", "schedule": timedelta(hours=1)},
-    "dispatch-reminders": {"task": "meetings.tasks.dispatch_reminders", "schedule": timedelta(minutes=1)},
+    "dispatch-reminders": {"task": "meetings.tasks.dispatch_reminders", "schedule": DISPATCH_EVERY},
+    "dispatch-notices": {"task": "accounts.tasks.dispatch_notices", "schedule": DISPATCH_EVERY},
     "flag-meetings-needing-facilitator": {
         "task": "meetings.tasks.flag_meetings_needing_facilitator",
         "schedule": timedelta(minutes=15),
@@ -204,6 +207,18 @@ else:
     EMAIL_FILE_PATH = env("EMAIL_FILE_PATH", str(VAR_DIR / "mail"))
 # A neutral sender: someone reading the inbox over a survivor's shoulder learns nothing.
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "Account notices <no-reply@localhost>")
+# Discreet emails (the default) come from a sender that names nothing, and must never contain
+# these words, a group's name or its topics: such an email is refused, not sent.
+DISCREET_FROM_EMAIL = env("DISCREET_FROM_EMAIL", DEFAULT_FROM_EMAIL)
+DISCREET_FORBIDDEN_WORDS = envlist(
+    "DISCREET_FORBIDDEN_WORDS",
+    [
+        *("abuse", "abused", "abuser", "abusive", "trauma", "traumatic", "trauma bond", "recovery"),
+        *("recovering", "support", "survivor", "survivors", "domestic", "violence", "coercive"),
+        *("coercion", "narcissist", "narcissistic", "therapy", "counselling", "counseling", "victim"),
+        *("healing", "shelter", "refuge", "peer group", "support group"),
+    ],
+)
 SERVER_EMAIL = env("SERVER_EMAIL", "Hearth server <server@localhost>")
 
 # --- Accounts and authentication ------------------------------------------------------

@@ -27,7 +27,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from accounts.actions import do_notify
-from accounts.models import User
+from accounts.models import NoticeKind, User
 from groups.handles import clean_handle, handle_key, suggest_handle, validate_handle
 from groups.models import HandleChange, Invite, Membership, SupportGroup, hash_invite_token
 from lib.errors import ActionError
@@ -394,7 +394,8 @@ def do_decide_request(access: GroupAccess, public_id: str, *, approve: bool, mes
             text = _("Your request to join %(group)s was declined.") % {"group": group.name}
         if membership.decision_message:
             text += " " + _("Message from the facilitators: %(message)s") % {"message": membership.decision_message}
-    do_notify(membership.user, text, reverse("groups:detail", args=[group.slug]) if approve else "")
+    url = reverse("groups:detail", args=[group.slug]) if approve else ""
+    do_notify(membership.user, NoticeKind.MEMBERSHIP, text, url=url, group=group)
     return membership
 
 

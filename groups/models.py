@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import hashlib
-import secrets
 from typing import ClassVar
 
 from django.conf import settings
@@ -11,6 +10,7 @@ from django.utils.timezone import now
 from django.utils.translation import gettext_lazy as _
 
 from accounts.timezones import validate_timezone
+from lib.ids import public_id
 
 FORMER_MEMBER = _("former member")
 
@@ -31,11 +31,6 @@ slug_validator = RegexValidator(
     _("Use lower-case letters, numbers and single hyphens between words, such as “tuesday-evening-circle”."),
     code="invalid_slug",
 )
-
-
-def public_id() -> str:
-    """A random, unguessable identifier for URLs (never a database id)."""
-    return secrets.token_urlsafe(9)
 
 
 class Topic(models.Model):
@@ -144,6 +139,9 @@ class Membership(models.Model):
     requested_at = models.DateTimeField(default=now)
     joined_at = models.DateTimeField(null=True, blank=True)
     left_at = models.DateTimeField(null=True, blank=True)
+    # The member's own choice: no reminders and no emails about this group (notices still
+    # appear in their notice centre).
+    muted = models.BooleanField(_("muted"), default=False)
 
     class Meta:
         constraints: ClassVar = [

@@ -24,7 +24,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
 from accounts.actions import do_notify
-from accounts.models import User
+from accounts.models import NoticeKind, User
 from groups.actions import GroupAccess, Viewer, access_group, require_member
 from groups.models import Membership, SupportGroup
 from lib.errors import ActionError
@@ -397,9 +397,10 @@ def _tell_attendees(meeting: Meeting, template: Promise, *, reason: str | Promis
         with translation.override(user.language):
             when = show_time(meeting.starts_at, user.timezone, meeting.group.timezone).local
             text = str(template) % {"title": meeting.title, "when": when}
+            subject = text
             if reason:
                 text += " " + _("Reason: %(reason)s") % {"reason": str(reason)}
-        do_notify(user, text, url)
+        do_notify(user, NoticeKind.MEETING, text, url=url, subject=subject, group=meeting.group)
 
 
 # --- RSVPs and the waitlist --------------------------------------------------------------
@@ -467,7 +468,8 @@ def _promote_waitlist(meeting: Meeting) -> None:
                 "title": meeting.title,
                 "when": when,
             }
-        do_notify(user, text, reverse("meetings:detail", args=[meeting.group.slug, meeting.public_id]))
+        url = reverse("meetings:detail", args=[meeting.group.slug, meeting.public_id])
+        do_notify(user, NoticeKind.WAITLIST, text, url=url, group=meeting.group)
 
 
 def waitlist_position(rsvp: Rsvp) -> int | None:
@@ -535,7 +537,7 @@ def flag_meetings_needing_facilitator(now: datetime | None = None) -> int:
             with translation.override(owner.user.language):
                 when = show_time(meeting.starts_at, owner.user.timezone, meeting.group.timezone).local
                 text = _("%(title)s on %(when)s needs a facilitator.") % {"title": meeting.title, "when": when}
-            do_notify(owner.user, text, url)
+            do_notify(owner.user, NoticeKind.FACILITATION, text, url=url, group=meeting.group)
     return flagged
 
 

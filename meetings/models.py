@@ -8,7 +8,9 @@ from django.db import models
 from django.utils.timezone import now
 from django.utils.translation import gettext_lazy as _
 
+from accounts.models import ReminderOffset
 from groups.models import Membership, SupportGroup, public_id
+from lib.outbox import Delivery
 
 MAX_DURATION_MINUTES = 12 * 60
 
@@ -254,32 +256,16 @@ class RoomParticipant(models.Model):
         return f"{self.membership.handle} in {self.room}"
 
 
-class Reminder(models.Model):
-    """One reminder for one member about one meeting. Created, moved and removed with their
-    RSVP and the meeting; sent by the dispatch job (claimed first, so never twice)."""
+class Reminder(Delivery):
+    """One reminder for one member about one meeting, at one of the member's chosen times.
+    Created, moved and removed with their RSVP, their preferences and the meeting; claimed by
+    the dispatch job (so never sent twice), then turned into a notice that is emailed."""
 
-    class Kind(models.TextChoices):
-        DAY_BEFORE = "24h", _("24 hours before")
-        HOUR_BEFORE = "1h", _("1 hour before")
-
-    class Status(models.TextChoices):
-        PENDING = "pending", _("Waiting")
-        CLAIMED = "claimed", _("Being sent")
-        SENT = "sent", _("Sent")
-        SKIPPED = "skipped", _("Not needed any more")
-        FAILED = "failed", _("Failed")
+    Kind = ReminderOffset
 
     meeting = models.ForeignKey(Meeting, on_delete=models.CASCADE, related_name="reminders")
     membership = models.ForeignKey(Membership, on_delete=models.CASCADE, related_name="reminders")
-    kind = models.CharField(max_length=8, choices=Kind.choices)
-    send_at = models.DateTimeField()
-    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
-    claimed_at = models.DateTimeField(null=True, blank=True)
-    # Which dispatch run claimed it: a run sends exactly the rows carrying its own token.
-    claim_token = models.CharField(max_length=32, blank=True)
-    sent_at = models.DateTimeField(null=True, blank=True)
-    attempts = models.PositiveSmallIntegerField(default=0)
-    last_error = models.CharField(max_length=300, blank=True)
+    kind = models.CharField(max_length=8, choices=ReminderOffset.choices)
 
     class Meta:
         ordering = ("send_at", "pk")

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import logging
-import smtplib
 
-from celery import Task, shared_task
+from celery import shared_task
 
 from meetings import actions, reminders
 
@@ -30,23 +29,19 @@ def flag_meetings_needing_facilitator() -> int:
 @shared_task
 def dispatch_reminders() -> int:
     """Claim the reminders that are due and queue one send task for each (every minute)."""
-    ids = reminders.claim_due()
+    token, ids = reminders.claim_due()
     for reminder_id in ids:
-        send_reminder.delay(reminder_id)
+        send_reminder.delay(reminder_id, token)
     if ids:
         logger.info("Dispatched %d reminders", len(ids))
     return len(ids)
 
 
-@shared_task(bind=True, max_retries=reminders.MAX_ATTEMPTS - 1)
-def send_reminder(self: Task[[int], str], reminder_id: int) -> str:
-    """Send one claimed reminder; on failure retry with backoff, then record it as failed."""
-    try:
-        return reminders.send_reminder(reminder_id)
-    except (OSError, smtplib.SMTPException) as error:
-        final = self.request.retries >= (self.max_retries or 0)
-        reminders.record_failure(reminder_id, error, final=final)
-        if final:
-            logger.warning("Reminder %s failed for good: %s", reminder_id, error)
-            return "failed"
-        raise self.retry(exc=error, countdown=30 * 2**self.request.retries) from error
+@shared_task
+def send_reminder(reminder_id: int, token: str) -> str:
+    """Send one claimed reminder (re-checked first). Its email is retried, if it fails, by
+    the notice dispatch with backoff (see lib/outbox.py)."""
+    if not isinstance(reminder_id, int) or not isinstance(token, str):
+        logger.warning("send_reminder called with bad arguments: %r, %r", reminder_id, token)
+        return "bad arguments"
+    return reminders.send_reminder(reminder_id, token)

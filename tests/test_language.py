@@ -45,7 +45,7 @@ def test_settings_page_in_the_members_language(alice_client: Client, alice_in_sp
     page = alice_client.get(SETTINGS).content.decode()
     assert '<html lang="es">' in page
     assert "<h1>Configuración</h1>" in page  # Settings
-    assert "Notificaciones discretas" in page  # Discreet notifications
+    assert "Recordatorios, correos, horas de silencio y grupos silenciados" in page
     assert "Guardar configuración" in page  # Save settings
     assert "Salida rápida" in page
 
@@ -54,7 +54,7 @@ def test_settings_page_in_the_members_language(alice_client: Client, alice_in_sp
 def test_saving_settings_confirms_in_spanish(alice_client: Client, alice_in_spanish: User) -> None:
     response = alice_client.post(
         SETTINGS,
-        {"timezone": "Europe/London", "language": "es", "discreet_notifications": "on"},
+        {"timezone": "Europe/London", "language": "es"},
         follow=True,
     )
     page = response.content.decode()
@@ -63,14 +63,14 @@ def test_saving_settings_confirms_in_spanish(alice_client: Client, alice_in_span
     assert "Your settings are saved." not in page
     assert '<html lang="es">' in page
     alice_in_spanish.refresh_from_db()
-    assert (alice_in_spanish.language, alice_in_spanish.discreet_notifications) == ("es", True)
+    assert alice_in_spanish.language == "es"
 
 
 @pytest.mark.django_db
 def test_switching_to_spanish_confirms_in_spanish(alice_client: Client, alice: User) -> None:
     response = alice_client.post(
         SETTINGS,
-        {"timezone": "Europe/London", "language": "es", "discreet_notifications": "on"},
+        {"timezone": "Europe/London", "language": "es"},
         follow=True,
     )
     page = response.content.decode()

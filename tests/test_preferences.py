@@ -1,4 +1,5 @@
-"""The settings page: timezone, language, discreet notifications; and whose email shows where."""
+"""The settings page: timezone and language; and whose email shows where. Notification
+settings have their own page (test_notification_settings.py)."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ def test_settings_need_login(client: Client) -> None:
 def test_settings_page_shows_own_preferences(alice_client: Client, alice: User) -> None:
     page = alice_client.get(SETTINGS).content.decode()
     assert '<option value="Europe/London" selected>Europe/London</option>' in page
-    assert "Discreet notifications" in page
+    assert "Reminders, emails, quiet hours and muted groups" in page  # the way to notification settings
     assert "alice@example.com" in page  # her own address, to her only
     assert '<label for="id_timezone">' in page
     assert '<label for="id_language">' in page
@@ -30,12 +31,10 @@ def test_settings_page_shows_own_preferences(alice_client: Client, alice: User) 
 
 @pytest.mark.django_db
 def test_saving_settings(alice_client: Client, alice: User) -> None:
-    response = alice_client.post(
-        SETTINGS, {"timezone": "Asia/Tokyo", "language": "es", "discreet_notifications": ""}, follow=True
-    )
+    response = alice_client.post(SETTINGS, {"timezone": "Asia/Tokyo", "language": "es"}, follow=True)
     assert "Tu configuración está guardada." in response.content.decode()
     alice.refresh_from_db()
-    assert (alice.timezone, alice.language, alice.discreet_notifications) == ("Asia/Tokyo", "es", False)
+    assert (alice.timezone, alice.language) == ("Asia/Tokyo", "es")
     assert response["Content-Language"] == "es"
 
 
@@ -60,7 +59,7 @@ def test_pages_render_in_the_persons_timezone(alice_client: Client, alice: User)
 def test_bad_settings_are_refused_and_nothing_changes(
     alice_client: Client, alice: User, data: dict[str, str], message: str
 ) -> None:
-    response = alice_client.post(SETTINGS, {**data, "discreet_notifications": ""})
+    response = alice_client.post(SETTINGS, data)
     assert response.status_code == 400
     assert message in response.content.decode()
     alice.refresh_from_db()

@@ -9,11 +9,13 @@ import pytest
 import time_machine
 from django.core import mail
 from django.db import connection
+from django.urls import reverse
 
 from accounts.models import Notice, User
-from config.celery import app as celery_app
+from accounts.tasks import dispatch_notices
 from groups.actions import access_group, do_leave_group
 from groups.models import Membership, SupportGroup
+from lib import outbox
 from meetings import actions, reminders
 from meetings.models import Meeting, Reminder
 from meetings.tasks import dispatch_reminders, send_reminder
@@ -118,9 +120,12 @@ def test_due_reminder_is_sent_once_and_discreetly(
     everything = " ".join([email.subject, email.body, html, email.from_email, *email.extra_headers.values()])
     for sensitive in ("Tuesday Circle", "tuesday-circle", "trauma", "Evening share", "Hearth", "support", "abuse"):
         assert sensitive.lower() not in everything.lower(), sensitive
-    assert "http://localhost:8000/meetings/" in email.body
+    notice = Notice.objects.get(user=alice)
+    assert f"http://localhost:8000/accounts/notices/{notice.public_id}/" in email.body  # a link naming nothing
+    assert "This is a reminder of your appointment on Tue 10 Mar 2026, 19:00" in email.body
     assert Reminder.objects.get(kind="24h").status == "sent"
-    assert Notice.objects.get(user=alice).text == "Reminder: appointment at 19:00."
+    assert (notice.kind, notice.status) == ("reminder", "sent")
+    assert notice.text.startswith("Reminder: Evening share (Tuesday Circle) on Tue 10 Mar 2026, 19:00")
 
 
 def test_reminder_names_the_meeting_when_not_discreet(frozen, circle, owen, alice) -> None:
@@ -151,8 +156,8 @@ def test_two_dispatchers_at_once_claim_disjoint_sets(circle, owen, alice) -> Non
         for meeting in meetings:
             actions.do_rsvp(Membership.objects.get(user=alice), meeting, going=True)
     later = NOW + timedelta(days=1, hours=12)
-    first = reminders.claim_due(later)
-    second = reminders.claim_due(later)
+    _token, first = reminders.claim_due(later)
+    _token, second = reminders.claim_due(later)
     assert len(first) == 40 and second == []
 
 
@@ -170,7 +175,7 @@ def test_concurrent_claims_never_overlap(circle, owen, alice) -> None:
     def claim() -> None:
         try:
             barrier.wait(timeout=10)
-            claimed.append(reminders.claim_due(later, limit=1000))
+            claimed.append(reminders.claim_due(later, limit=1000)[1])
         finally:
             connection.close()
 
@@ -187,24 +192,43 @@ def test_stale_claims_are_taken_again(frozen, circle, owen, alice) -> None:
     meeting = meeting_at(circle, owen, utc(2026, 3, 10, 19))
     actions.do_rsvp(Membership.objects.get(user=alice), meeting, going=True)
     due = utc(2026, 3, 9, 19, 1)
-    assert len(reminders.claim_due(due)) == 1  # then the worker died before sending
-    assert reminders.claim_due(due + timedelta(minutes=5)) == []
-    assert len(reminders.claim_due(due + timedelta(minutes=11))) == 1
+    assert len(reminders.claim_due(due)[1]) == 1  # then the worker died before sending
+    assert reminders.claim_due(due + timedelta(minutes=5))[1] == []
+    token, [reminder_id] = reminders.claim_due(due + timedelta(minutes=11))
+    frozen.move_to(due + timedelta(minutes=11))
+    assert send_reminder.delay(reminder_id, "an old claim's token").get() == "nothing to do"
+    assert send_reminder.delay(reminder_id, token).get() == "sent"
+    assert len(mail.outbox) == 1
 
 
-def test_failed_sends_are_recorded_after_the_last_retry(frozen, circle, owen, alice, monkeypatch) -> None:
+def test_failed_sends_retry_with_backoff_then_show_as_failed_in_the_admin(
+    frozen, circle, owen, alice, dana, monkeypatch, client
+) -> None:
     meeting = meeting_at(circle, owen, utc(2026, 3, 10, 19))
     actions.do_rsvp(Membership.objects.get(user=alice), meeting, going=True)
 
     def broken(*args: object, **kwargs: object) -> None:
         raise ConnectionRefusedError("mail server down")
 
-    monkeypatch.setattr(reminders, "send_templated_email", broken)
-    monkeypatch.setitem(celery_app.conf, "task_eager_propagates", False)  # see the retry as a result
-    [reminder_id] = reminders.claim_due(utc(2026, 3, 9, 19, 1))
-    # Eager mode runs the retries at once, one after another, up to the last.
-    assert send_reminder.apply(args=[reminder_id]).get() == "failed"
-    reminder = Reminder.objects.get(pk=reminder_id)
-    assert (reminder.status, reminder.attempts) == ("failed", reminders.MAX_ATTEMPTS)
-    assert reminder.last_error == "ConnectionRefusedError: mail server down"
+    monkeypatch.setattr("django.core.mail.EmailMultiAlternatives.send", broken)
+    moment = utc(2026, 3, 9, 19, 0, 30)
+    frozen.move_to(moment)
+    assert dispatch_reminders() == 1
+    notice = Notice.objects.get(user=alice)
+    assert (notice.status, notice.attempts, notice.send_at) == ("pending", 1, moment + timedelta(minutes=1))
+    assert dispatch_notices() == 0  # not due again yet
+    waits = []
+    while notice.status == "pending":
+        waits.append(notice.send_at - moment)
+        moment = notice.send_at
+        frozen.move_to(moment)
+        assert dispatch_notices() == 1
+        notice.refresh_from_db()
+    assert waits == [timedelta(minutes=m) for m in (1, 2, 4, 8)]  # backoff
+    assert (notice.status, notice.attempts) == ("failed", outbox.MAX_ATTEMPTS)
+    assert notice.last_error == "ConnectionRefusedError: mail server down"
+    assert Reminder.objects.get(kind="24h").status == "sent"  # the reminder became the notice
     assert mail.outbox == []
+    client.force_login(dana)
+    page = client.get(reverse("admin:accounts_notice_changelist") + "?status__exact=failed").content.decode()
+    assert "1 notice" in page
