@@ -58,17 +58,13 @@ def claim_due(model: type[D], now: datetime | None = None, limit: int = 1000) ->
     claimed. Two dispatchers running at once get disjoint sets."""
     now = now or timezone.now()
     token = secrets.token_hex(16)
-    ids = list(model._default_manager.filter(_claimable(now)).order_by("send_at").values_list("pk", flat=True)[:limit])
+    rows = model._default_manager
+    ids = list(rows.filter(_claimable(now)).order_by("send_at").values_list("pk", flat=True)[:limit])
     if not ids:
         return token, []
-    model._default_manager.filter(_claimable(now), pk__in=ids).update(
-        status=Delivery.Status.CLAIMED, claimed_at=now, claim_token=token
-    )
-    return token, list(
-        model._default_manager.filter(pk__in=ids, status=Delivery.Status.CLAIMED, claim_token=token).values_list(
-            "pk", flat=True
-        )
-    )
+    rows.filter(_claimable(now), pk__in=ids).update(status=Delivery.Status.CLAIMED, claimed_at=now, claim_token=token)
+    claimed = rows.filter(pk__in=ids, status=Delivery.Status.CLAIMED, claim_token=token)
+    return token, list(claimed.values_list("pk", flat=True))
 
 
 def claim_one(model: type[D], pk: int) -> str | None:
