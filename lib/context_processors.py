@@ -14,4 +14,6 @@ def notices(request: HttpRequest) -> dict[str, object]:
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {}
-    return {"unread_notice_count": user.notices.filter(read_at__isnull=True).count()}
+    # Only notices shown in-app: the ones they chose to get by email alone never appear in the
+    # list, so they could never be read and the count would never go down.
+    return {"unread_notice_count": user.notices.filter(in_app=True, read_at__isnull=True).count()}

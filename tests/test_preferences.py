@@ -1,5 +1,5 @@
 """The settings page: timezone and language; and whose email shows where. Notification
-settings have their own page (test_notification_settings.py)."""
+settings have their own page (test_notifications.py)."""
 
 from __future__ import annotations
 
