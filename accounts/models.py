@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
 from django.conf import settings
@@ -25,6 +25,7 @@ class NoticeKind(models.TextChoices):
     MEMBERSHIP = "membership", _("Answers to your requests to join a group")
     FACILITATION = "facilitation", _("Meetings of your groups that need a facilitator")
     REPORTS = "reports", _("What happened to reports you made")
+    MODERATION = "moderation", _("Moderation: reports to review, and decisions about you")
 
 
 class ReminderOffset(models.TextChoices):
@@ -110,6 +111,11 @@ class User(AbstractBaseUser, PermissionsMixin):
     in_app_kinds = models.JSONField(_("notices shown in Hearth"), default=every_notice_kind, blank=True)
     quiet_hours_start = models.TimeField(_("quiet hours start"), null=True, blank=True)
     quiet_hours_end = models.TimeField(_("quiet hours end"), null=True, blank=True)
+    # A site-wide suspension by staff (moderation.actions): in force from suspended_at until
+    # suspension_ends_at (None: until lifted).
+    suspended_at = models.DateTimeField(null=True, blank=True)
+    suspension_ends_at = models.DateTimeField(null=True, blank=True)
+    suspension_reason = models.CharField(max_length=500, blank=True)
 
     objects: ClassVar[UserManager] = UserManager()
 
@@ -131,6 +137,10 @@ class User(AbstractBaseUser, PermissionsMixin):
     def __str__(self) -> str:
         # Only staff surfaces (admin) ever render a User; members see handles.
         return self.email
+
+    def suspension_in_force(self, at: datetime | None = None) -> bool:
+        at = at or timezone.now()
+        return self.suspended_at is not None and (self.suspension_ends_at is None or self.suspension_ends_at > at)
 
     def clean(self) -> None:
         super().clean()

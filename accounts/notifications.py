@@ -44,6 +44,7 @@ DISCREET_SUBJECTS = {
     NoticeKind.MEMBERSHIP: gettext_lazy("An update on your account"),
     NoticeKind.FACILITATION: gettext_lazy("An appointment needs attention"),
     NoticeKind.REPORTS: gettext_lazy("An update on your account"),
+    NoticeKind.MODERATION: gettext_lazy("An update on your account"),
 }
 
 
@@ -71,7 +72,8 @@ def quiet_hours_end(user: User, moment: datetime) -> datetime | None:
         day += timedelta(days=1)
     elif clock >= end:
         return None
-    # An end inside a spring-forward gap resolves to the first real moment after it.
+    # An end inside a spring-forward gap is read with the offset before the change: 02:30 on
+    # that night becomes 03:30 (a later, never an earlier, moment).
     return datetime.combine(day, end, tzinfo=tz).astimezone(moment.tzinfo)
 
 
@@ -134,8 +136,9 @@ def forbidden_words(notice: Notice) -> list[str]:
     """What a discreet email about this notice must never contain."""
     words = [word for word in settings.DISCREET_FORBIDDEN_WORDS if word]
     if notice.group is not None:
-        words.append(notice.group.name)
+        words += [notice.group.name, notice.group.slug]
         words.extend(notice.group.topics.values_list("name", flat=True))
+        words.extend(notice.user.memberships.filter(group=notice.group).values_list("handle", flat=True))
     return words
 
 

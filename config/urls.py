@@ -13,6 +13,7 @@ urlpatterns = [
     path("accounts/", include("accounts.urls")),
     path("groups/", include("groups.urls")),
     path("", include("meetings.urls")),
+    path("", include("moderation.urls")),
     path("admin/", admin.site.urls),
 ]
 

@@ -31,7 +31,7 @@ from accounts.models import NoticeKind, User
 from groups.handles import clean_handle, handle_key, suggest_handle, validate_handle
 from groups.models import HandleChange, Invite, Membership, SupportGroup, hash_invite_token
 from lib.errors import ActionError
-from lib.timefmt import zone
+from lib.timefmt import show_time, zone
 
 HANDLE_CHANGE_INTERVAL = timedelta(days=30)
 VISIBLE_TO_SELF = (Membership.Status.ACTIVE, Membership.Status.PENDING)
@@ -49,7 +49,12 @@ class GroupAccess:
 
     @property
     def is_member(self) -> bool:
-        return self.membership is not None and self.membership.is_active
+        """An active member, not suspended from the group just now."""
+        return self.membership is not None and self.membership.is_active and not self.is_suspended
+
+    @property
+    def is_suspended(self) -> bool:
+        return self.membership is not None and self.membership.suspended_now()
 
     @property
     def is_pending(self) -> bool:
@@ -57,7 +62,8 @@ class GroupAccess:
 
     @property
     def is_banned(self) -> bool:
-        return self.membership is not None and self.membership.status == Membership.Status.BANNED
+        """Banned, and the ban has not run out."""
+        return self.membership is not None and self.membership.ban_in_force()
 
     @property
     def can_see_members(self) -> bool:
@@ -66,12 +72,12 @@ class GroupAccess:
     @property
     def can_moderate(self) -> bool:
         """Facilitators, owners and staff: join requests, invites, handle history."""
-        return self.is_staff or (self.membership is not None and self.membership.is_facilitator)
+        return self.is_staff or (self.is_member and self.membership is not None and self.membership.is_facilitator)
 
     @property
     def can_configure(self) -> bool:
         """Owners and staff: settings and roles."""
-        return self.is_staff or (self.membership is not None and self.membership.is_owner)
+        return self.is_staff or (self.is_member and self.membership is not None and self.membership.is_owner)
 
 
 def _membership_of(user: Viewer, group: SupportGroup) -> Membership | None:
@@ -93,6 +99,13 @@ def access_group(user: Viewer, slug: str) -> GroupAccess:
 
 
 def require_member(access: GroupAccess) -> GroupAccess:
+    if access.is_suspended and not access.is_staff and access.membership is not None:
+        membership = access.membership
+        until = show_time(membership.suspended_until, membership.user.timezone, access.group.timezone).local  # type: ignore[arg-type]
+        message = _("You are suspended from this group until %(until)s.") % {"until": until}
+        if membership.suspension_reason:
+            message += " " + _("Reason: %(reason)s") % {"reason": membership.suspension_reason}
+        raise PermissionDenied(message)
     if not (access.is_member or access.is_staff):
         raise PermissionDenied(_("Only members of this group can see this page."))
     return access
@@ -319,7 +332,7 @@ def check_can_ask_to_join(access: GroupAccess, *, via_invite: bool = False) -> N
             raise ActionError(_("You are already a member of this group."))
         if membership.status == Membership.Status.PENDING:
             raise ActionError(_("You have already asked to join. The facilitators will get back to you."))
-        if membership.status == Membership.Status.BANNED:
+        if membership.ban_in_force():
             raise ActionError(_("You can't join this group."))
     if access.group.join_policy == SupportGroup.JoinPolicy.INVITE and not via_invite:
         raise ActionError(_("This group is invite only: you can join with an invite link from its facilitators."))

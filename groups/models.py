@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import hashlib
+from datetime import datetime
 from typing import ClassVar
 
 from django.conf import settings
@@ -142,6 +143,13 @@ class Membership(models.Model):
     # The member's own choice: no reminders and no emails about this group (notices still
     # appear in their notice centre).
     muted = models.BooleanField(_("muted"), default=False)
+    # Moderation, set by moderation.actions (the Sanction rows are the record). Each lifts
+    # itself: it holds only while its time is in the future.
+    timeout_until = models.DateTimeField(null=True, blank=True)
+    timeout_reason = models.CharField(max_length=500, blank=True)
+    suspended_until = models.DateTimeField(null=True, blank=True)
+    suspension_reason = models.CharField(max_length=500, blank=True)
+    banned_until = models.DateTimeField(null=True, blank=True)  # with status banned; None: for good
 
     class Meta:
         constraints: ClassVar = [
@@ -158,6 +166,15 @@ class Membership(models.Model):
     @property
     def is_active(self) -> bool:
         return self.status == self.Status.ACTIVE
+
+    def suspended_now(self, at: datetime | None = None) -> bool:
+        return self.suspended_until is not None and self.suspended_until > (at or now())
+
+    def timed_out_now(self, at: datetime | None = None) -> bool:
+        return self.timeout_until is not None and self.timeout_until > (at or now())
+
+    def ban_in_force(self, at: datetime | None = None) -> bool:
+        return self.status == self.Status.BANNED and (self.banned_until is None or self.banned_until > (at or now()))
 
     @property
     def is_facilitator(self) -> bool:

@@ -34,6 +34,7 @@ from groups.models import HandleChange, Invite, Membership
 from lib.errors import ActionError
 from lib.forms import add_action_error, render_form_page
 from meetings.actions import upcoming_meetings
+from moderation.actions import open_count_for
 
 GROUPS_PER_PAGE = 20
 GROUP_FIELDS = [field for field in GroupForm.Meta.fields if field != "topics"]
@@ -139,6 +140,9 @@ def group_detail(request: HttpRequest, slug: str) -> HttpResponse:
             "member_count": actions.active_members_of(group).count(),
             "members": list(actions.active_members_of(group)) if access.can_see_members else None,
             "pending_count": actions.pending_requests(group).count() if access.can_moderate else 0,
+            "group_report_count": open_count_for(access.membership)
+            if access.can_moderate and access.membership is not None
+            else 0,
             "meetings": upcoming_meetings(group, limit=6),
         },
     )

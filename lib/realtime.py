@@ -28,19 +28,22 @@ def _group_send(group: str, message: dict[str, Any]) -> None:
         logger.exception("Could not send %s to %s", message.get("type"), group)
 
 
-def publish(group: str, frame: dict[str, Any], *, seq: int | None = None) -> None:
+def publish(group: str, frame: dict[str, Any], *, seq: int | None = None, member: str | None = None) -> None:
     """Send `frame` to every socket in `group` now. The JSON text is made once, here, and each
     consumer writes it to its socket as it is: no per-socket serialisation on the hot path.
-    `seq` travels beside the text so a consumer can drop a frame it already sent."""
+    `seq` travels beside the text so a consumer can drop a frame it already sent, and `member`
+    (the author) so it can drop one from someone its person blocked."""
     message: dict[str, Any] = {"type": "room.frame", "text": frame_text(frame)}
     if seq is not None:
         message["seq"] = seq
+    if member is not None:
+        message["member"] = member
     _group_send(group, message)
 
 
-def publish_on_commit(group: str, frame: dict[str, Any], *, seq: int | None = None) -> None:
+def publish_on_commit(group: str, frame: dict[str, Any], *, seq: int | None = None, member: str | None = None) -> None:
     """Publish once the current transaction commits (never a frame for a rolled-back change)."""
-    transaction.on_commit(lambda: publish(group, frame, seq=seq))
+    transaction.on_commit(lambda: publish(group, frame, seq=seq, member=member))
 
 
 def send_to_group_on_commit(group: str, message: dict[str, Any]) -> None:

@@ -3,7 +3,7 @@ from typing import ClassVar
 from django.contrib import admin
 from django.http import HttpRequest
 
-from meetings.models import Meeting, MeetingSeries, Reminder, Room, RoomAction, RotaEntry, Rsvp
+from meetings.models import Meeting, MeetingSeries, Reminder, Room, RotaEntry, Rsvp
 
 
 class RotaEntryInline(admin.TabularInline[RotaEntry, MeetingSeries]):
@@ -40,25 +40,13 @@ class MeetingAdmin(admin.ModelAdmin[Meeting]):
     inlines: ClassVar = [RsvpInline]
 
 
-class RoomActionInline(admin.TabularInline[RoomAction, Room]):
-    model = RoomAction
-    extra = 0
-    fields = ("created_at", "actor", "action", "target", "reason", "detail")
-    readonly_fields = fields
-    can_delete = False
-
-    def has_add_permission(self, request: HttpRequest, obj: Room | None = None) -> bool:
-        return False
-
-
 @admin.register(Room)
 class RoomAdmin(admin.ModelAdmin[Room]):
-    """Room state and its record of controls. Messages are not shown here: transcripts are
-    for the group's own facilitators."""
+    """Room state. Its controls are in the moderation audit log. Messages are not shown here:
+    transcripts are for the group's own facilitators."""
 
     list_display = ("meeting", "phase", "locked", "slow_mode_seconds", "last_seq", "ended_at")
     readonly_fields = ("meeting", "last_seq", "opened_early_at", "ended_at", "sharer", "share_ends_at")
-    inlines: ClassVar = [RoomActionInline]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -24,6 +24,7 @@ from lib.realtime import frame_text
 from meetings import events
 from meetings import room_actions as room
 from meetings.room_actions import RoomError, RoomSession
+from moderation.actions import MODERATORS_GROUP
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +40,9 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
     session: RoomSession | None = None
     caught_up_seq = 0
     _closer: asyncio.Task[None] | None = None
+    # Members this person blocked: their messages and reactions are never sent to this socket.
+    hidden: frozenset[str] = frozenset()
+    groups_joined: tuple[str, ...] = ()
 
     # --- Connection ------------------------------------------------------------------
 
@@ -57,9 +61,16 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=CLOSE_REFUSED)
             return
         session = self.session
-        await self.channel_layer.group_add(session.room_group, self.channel_name)
-        await self.channel_layer.group_add(session.member_group, self.channel_name)
+        self.groups_joined = (session.room_group, session.member_group)
+        if session.is_facilitator:
+            self.groups_joined += (
+                events.facilitators_group(session.room_id),
+                MODERATORS_GROUP.format(group_id=session.group_id),
+            )
+        for group in self.groups_joined:
+            await self.channel_layer.group_add(group, self.channel_name)
         welcome = await database_sync_to_async(room.do_enter_room)(session, self.channel_name)
+        self.hidden = frozenset(welcome["hidden"])
         await self.send_frame(welcome)
         self._closer = asyncio.create_task(self._close_when_room_closes())
 
@@ -70,7 +81,7 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
         if session is None:
             return
         self.session = None
-        for group in (session.room_group, session.member_group):
+        for group in self.groups_joined:
             try:
                 await self.channel_layer.group_discard(group, self.channel_name)
             except Exception:  # the layer is down (Redis restarting): still record the leaving
@@ -214,6 +225,22 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
     async def on_end(self, content: dict[str, Any]) -> None:
         await database_sync_to_async(room.do_end_room)(self._session(), str(content.get("reason", "")))
 
+    async def on_report(self, content: dict[str, Any]) -> None:
+        frame = await database_sync_to_async(room.do_report)(
+            self._session(),
+            _int(content["seq"]),
+            str(content["category"]),
+            str(content.get("details", "")),
+            str(content.get("wish", "inform")),
+        )
+        await self.send_frame(frame)
+
+    async def on_block(self, content: dict[str, Any]) -> None:
+        frame = await database_sync_to_async(room.do_block_member)(
+            self._session(), str(content["member"]), _bool(content.get("on", True))
+        )
+        await self.send_frame(frame)
+
     HANDLERS: ClassVar[dict[str, Callable[[RoomConsumer, dict[str, Any]], Awaitable[None]]]] = {
         "resume": on_resume,
         "send": on_send,
@@ -231,6 +258,8 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
         "slow_mode": on_slow_mode,
         "open": on_open,
         "end": on_end,
+        "report": on_report,
+        "block": on_block,
     }
 
     # --- Messages from the channel layer -------------------------------------------------
@@ -251,6 +280,8 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
         seq = message.get("seq")
         if seq is not None and seq <= self.caught_up_seq:
             return  # already sent while catching up
+        if self.hidden and message.get("member") in self.hidden:
+            return  # from someone this person blocked
         with contextlib.suppress(Exception):  # the client has gone: disconnect() is on its way
             await self.send(text_data=message["text"])
 
@@ -259,6 +290,16 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
         await self.send_frame(message["frame"])
         with contextlib.suppress(Exception):  # already gone
             await self.close(code=message.get("code", CLOSE_ENDED))
+
+    async def blocks_changed(self, message: dict[str, Any]) -> None:
+        """This person blocked or unblocked someone (here or on another page)."""
+        if self.session is not None:
+            self.hidden = frozenset(await database_sync_to_async(room.hidden_for)(self.session))
+
+    async def reports_changed(self, message: dict[str, Any]) -> None:
+        """A report in this group was filed or changed: send this facilitator their count."""
+        if self.session is not None:
+            await self.send_frame(await database_sync_to_async(room.reports_frame)(self.session))
 
     # --- Helpers -----------------------------------------------------------------------
 

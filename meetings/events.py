@@ -26,6 +26,11 @@ def room_group(room_id: int) -> str:
     return f"room.{room_id}"
 
 
+def facilitators_group(room_id: int) -> str:
+    """The sockets of the people running this room (private alerts)."""
+    return f"room.{room_id}.facilitators"
+
+
 def member_group(room_id: int, membership_id: int) -> str:
     return f"room.{room_id}.member.{membership_id}"
 

@@ -202,24 +202,6 @@ class RoomEvent(models.Model):
         return f"{self.kind} #{self.seq}"
 
 
-class RoomAction(models.Model):
-    """A record of every room control: who did what to whom, when and why."""
-
-    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="actions")
-    actor = models.ForeignKey(Membership, null=True, on_delete=models.SET_NULL, related_name="+")
-    target = models.ForeignKey(Membership, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    action = models.CharField(max_length=24)
-    reason = models.CharField(max_length=500, blank=True)
-    detail = models.JSONField(default=dict, blank=True)
-    created_at = models.DateTimeField(default=now)
-
-    class Meta:
-        ordering = ("created_at", "pk")
-
-    def __str__(self) -> str:
-        return f"{self.action} at {self.created_at:%Y-%m-%d %H:%M}"
-
-
 class RoomPresence(models.Model):
     """One open socket of one member in a room; also the room's attendance record."""
 

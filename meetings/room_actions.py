@@ -14,17 +14,23 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from accounts.models import User
 from groups.models import Membership
-from lib import ratelimit
+from lib import crisis, ratelimit
+from lib.errors import ActionError
 from lib.realtime import publish_on_commit, send_to_group_on_commit
 from lib.timefmt import show_time
 from meetings import events
-from meetings.models import Meeting, Room, RoomAction, RoomEvent, RoomParticipant, RoomPresence, Rsvp
+from meetings.models import Meeting, Room, RoomEvent, RoomParticipant, RoomPresence, Rsvp
+from moderation import actions as moderation
+from moderation import rules
+from moderation.models import WatchedWord
+from moderation.rules import audit
 
 MAX_MESSAGE_LENGTH = 2000
 MAX_CLIENT_ID_LENGTH = 64
@@ -55,6 +61,8 @@ class RoomSession:
 
     room_id: int
     meeting_id: int
+    group_id: int
+    user_id: int
     membership_id: int
     member: str  # Membership.public_id
     handle: str
@@ -112,6 +120,7 @@ def access_room(user: User, meeting_public_id: str) -> RoomSession:
     if meeting is None or membership is None:
         # The same answer for a meeting that does not exist and one the person may not know of.
         raise RoomError("not_found", _("There is no meeting room here for you."))
+    _check_not_barred(membership, user)
     room = room_for(meeting)
     facilitator = runs_meeting(membership, meeting)
     now = timezone.now()
@@ -150,12 +159,29 @@ def access_room(user: User, meeting_public_id: str) -> RoomSession:
     return RoomSession(
         room_id=room.pk,
         meeting_id=meeting.pk,
+        group_id=meeting.group_id,
+        user_id=user.pk,
         membership_id=membership.pk,
         member=membership.public_id,
         handle=membership.handle,
         is_facilitator=facilitator,
         closes_at=closes_at(meeting, room),
     )
+
+
+def _check_not_barred(membership: Membership, user: User, *, closes: bool = False) -> None:
+    """A suspension (from the group, or of the account) keeps the person out of every room;
+    it lifts itself when its time has passed."""
+    if user.suspension_in_force():
+        raise RoomError("suspended", _("Your account is suspended."), closes=closes)
+    if membership.suspended_now():
+        with translation.override(user.language):
+            until = show_time(membership.suspended_until, user.timezone, membership.group.timezone).local  # type: ignore[arg-type]
+        raise RoomError(
+            "suspended",
+            _("You are suspended from this group until %(until)s.") % {"until": until},
+            closes=closes,
+        )
 
 
 def _present(room_id: int) -> list[tuple[Membership, bool]]:
@@ -212,6 +238,8 @@ def do_enter_room(session: RoomSession, channel_name: str) -> dict[str, Any]:
         "last_seq": room.last_seq,
         "closes_at": events.iso(session.closes_at),
         "reactions": {key: str(label) for key, label in events.REACTIONS.items()},
+        "hidden": sorted(rules.hidden_members(session.membership_id)),
+        **({"reports_open": moderation.open_count_for(participant.membership)} if session.is_facilitator else {}),
     }
 
 
@@ -238,9 +266,10 @@ def check_still_allowed(session: RoomSession) -> None:
 def _actor(session: RoomSession) -> Membership:
     """The person behind the socket, if they may still be in the room (membership and removal
     are checked on every action, so a ban or removal elsewhere takes effect at once)."""
-    membership = Membership.objects.select_related("user").get(pk=session.membership_id)
+    membership = Membership.objects.select_related("user", "group").get(pk=session.membership_id)
     if not membership.is_active or not membership.user.is_active:
         raise RoomError("not_found", _("There is no meeting room here for you."), closes=True)
+    _check_not_barred(membership, membership.user, closes=True)
     if RoomParticipant.objects.filter(
         room_id=session.room_id, membership=membership, removed_at__isnull=False
     ).exists():
@@ -260,8 +289,14 @@ def events_after(session: RoomSession, last_seq: int) -> tuple[list[dict[str, An
     newest = Room.objects.values_list("last_seq", flat=True).get(pk=session.room_id)
     found = RoomEvent.objects.filter(room_id=session.room_id, seq__gt=last_seq).select_related("membership")
     batch = list(found.order_by("seq")[: REPLAY_BATCH + 1])
-    frames = [events.event_frame(event, event.membership) for event in batch[:REPLAY_BATCH]]
-    caught_up = frames[-1]["seq"] if frames else min(last_seq, newest)
+    sent = batch[:REPLAY_BATCH]
+    hidden = rules.hidden_members(session.membership_id)  # people this person blocked
+    frames = [
+        events.event_frame(event, event.membership)
+        for event in sent
+        if not (event.kind != RoomEvent.Kind.DELETION and event.membership.public_id in hidden)
+    ]
+    caught_up = sent[-1].seq if sent else min(last_seq, newest)
     return frames, len(batch) > REPLAY_BATCH, caught_up
 
 
@@ -284,19 +319,24 @@ def _is_muted(participant: RoomParticipant | None, now: datetime) -> bool:
 def _log(
     session: RoomSession, action: str, *, target: Membership | None = None, reason: str = "", **detail: Any
 ) -> None:
-    RoomAction.objects.create(
-        room_id=session.room_id,
-        actor_id=session.membership_id,
+    """Every room control goes into the moderation audit log."""
+    audit(
+        f"room.{action}",
+        actor=session.user_id,
+        actor_label=session.handle,
+        group=session.group_id,
         target=target,
-        action=action,
-        reason=reason[:500],
-        detail=detail,
+        reason=reason,
+        meeting=Meeting.objects.values_list("public_id", flat=True).get(pk=session.meeting_id),
+        **detail,
     )
 
 
 def _publish_event(session: RoomSession, event: RoomEvent, author: Membership) -> dict[str, Any]:
     frame = events.event_frame(event, author)
-    publish_on_commit(session.room_group, frame, seq=event.seq)
+    # Messages and reactions carry their author, so that people who blocked them never get them.
+    hideable = event.kind in (RoomEvent.Kind.MESSAGE, RoomEvent.Kind.REACTION)
+    publish_on_commit(session.room_group, frame, seq=event.seq, member=author.public_id if hideable else None)
     return frame
 
 
@@ -339,6 +379,11 @@ def do_post_message(session: RoomSession, client_id: str, body: str) -> tuple[di
         if participant.mute_reason:
             message += " " + _("Reason: %(reason)s") % {"reason": participant.mute_reason}
         raise RoomError("muted", message, until=events.iso(participant.muted_until))
+    if author.timed_out_now(now):
+        message = _("A facilitator paused your writing in this group's rooms.")
+        if author.timeout_reason:
+            message += " " + _("Reason: %(reason)s") % {"reason": author.timeout_reason}
+        raise RoomError("timed_out", message, until=events.iso(author.timeout_until))
     if (
         room.phase == Room.Phase.SHARES
         and room.no_crosstalk
@@ -373,6 +418,13 @@ def do_post_message(session: RoomSession, client_id: str, body: str) -> tuple[di
             _("You're sending messages very fast. Take a breath and try again in a few seconds."),
             retry_after=settings.ROOM_RATE_WINDOW_SECONDS,
         )
+    watched = rules.watched_word_match(session.group_id, body)
+    if watched is not None and watched.action == WatchedWord.Action.BLOCK:
+        raise RoomError(
+            "watched_word",
+            _("Your message wasn't sent: “%(phrase)s” isn't allowed in this group. Please put it another way.")
+            % {"phrase": watched.phrase},
+        )
     try:
         with transaction.atomic():
             event = RoomEvent.objects.create(
@@ -387,7 +439,47 @@ def do_post_message(session: RoomSession, client_id: str, body: str) -> tuple[di
         # The same client_id raced in on another socket: that one is the message.
         event = RoomEvent.objects.get(room=room, membership=author, client_id=client_id)
         return events.event_frame(event, author), False
-    return _publish_event(session, event, author), True
+    frame = _publish_event(session, event, author)
+    if watched is not None and watched.action == WatchedWord.Action.FLAG:
+        moderation.file_watched_word_report(event, watched.phrase)
+    elif watched is not None and watched.action == WatchedWord.Action.CRISIS:
+        _crisis(session, event, author)
+    return frame, True
+
+
+def _crisis(session: RoomSession, event: RoomEvent, author: Membership) -> None:
+    """The sender privately gets crisis resources for their region; the room's facilitators
+    get a private alert. Nobody else sees anything."""
+    user = author.user
+    region_key = crisis.region_for_timezone(user.timezone)
+    region = crisis.all_regions()[region_key]
+    with translation.override(user.language):
+        message = _(
+            "You're not alone. If you are in danger or thinking of harming yourself, help is there "
+            "right now. Only you can see this."
+        )
+    publish_on_commit(
+        session.member_group,
+        events.notice_frame(
+            "crisis",
+            message,
+            region=region["name"],
+            emergency=region["emergency"],
+            resources=list(region["resources"]),
+            help_url=reverse("help"),
+        ),
+    )
+    publish_on_commit(
+        events.facilitators_group(session.room_id),
+        {
+            "type": "alert",
+            "kind": "crisis",
+            "seq": event.seq,
+            **events.person(author),
+            "message": _("%(handle)s may be in crisis (message %(seq)d). Crisis resources were sent to them privately.")
+            % {"handle": author.handle, "seq": event.seq},
+        },
+    )
 
 
 @transaction.atomic
@@ -666,6 +758,54 @@ def do_end_room(session: RoomSession, reason: str = "") -> None:
             "code": 4000,
         },
     )
+
+
+# --- Moderation from the room ----------------------------------------------------------------
+
+
+def _moderation_error(error: ActionError) -> RoomError:
+    return RoomError("invalid", error.message)
+
+
+def do_report(session: RoomSession, seq: int, category: str, details: str, wish: str) -> dict[str, Any]:
+    """Report a message of this room. The answer goes to the reporter only."""
+    reporter = _actor(session)
+    meeting_id = Meeting.objects.values_list("public_id", flat=True).get(pk=session.meeting_id)
+    try:
+        report = moderation.do_report_message(reporter, meeting_id, seq, category=category, details=details, wish=wish)
+    except ActionError as error:
+        raise _moderation_error(error) from error
+    return {
+        "type": "reported",
+        "seq": seq,
+        "report": report.public_id,
+        "message": _(
+            "Thank you for telling the facilitators. They will look at it. The person you reported "
+            "won't know it was you."
+        ),
+    }
+
+
+def do_block_member(session: RoomSession, member: str, on: bool) -> dict[str, Any]:
+    """Hide (or show again) someone's messages, for this person only. Nobody else is told."""
+    blocker = _actor(session)
+    try:
+        if on:
+            moderation.do_block(blocker, member)
+        else:
+            moderation.do_unblock(blocker, member)
+    except ActionError as error:
+        raise _moderation_error(error) from error
+    return {"type": "blocked", "member": member, "on": on}
+
+
+def hidden_for(session: RoomSession) -> set[str]:
+    return rules.hidden_members(session.membership_id)
+
+
+def reports_frame(session: RoomSession) -> dict[str, Any]:
+    membership = Membership.objects.get(pk=session.membership_id)
+    return {"type": "reports", "open": moderation.open_count_for(membership)}
 
 
 def transcript(meeting: Meeting) -> list[RoomEvent]:

@@ -32,9 +32,9 @@ SMALL, LARGE = 5, 500
 # member count and upcoming meetings.
 MAX_QUERIES = {
     ("directory", "anonymous"): 4,
-    ("directory", "member"): 9,  # + session, user, 2 permission lookups, unread notices
+    ("directory", "member"): 10,  # + session, user, 2 permission lookups, unread notices, open reports
     ("detail", "anonymous"): 5,
-    ("detail", "member"): 10,  # + session, user, own membership, member list, unread notices
+    ("detail", "member"): 11,  # + session, user, own membership, member list, unread notices, open reports
 }
 
 _serial = itertools.count()

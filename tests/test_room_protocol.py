@@ -33,7 +33,8 @@ from lib.realtime import publish
 from lib.timefmt import show_time
 from meetings import events
 from meetings import room_actions as room_rules
-from meetings.models import Meeting, Room, RoomAction, RoomEvent, RoomParticipant
+from meetings.models import Meeting, Room, RoomEvent, RoomParticipant
+from moderation.models import AuditEntry
 from tests import rooms
 from tests.conftest import add_member, make_user
 from tests.rooms import going, open_meeting
@@ -226,16 +227,17 @@ def room_of(meeting: Meeting) -> Room:
 
 
 def recorded(meeting: Meeting) -> list[tuple[str | None, str | None, str, str, dict[str, Any]]]:
-    """The room's RoomAction rows: (actor handle, target handle, action, reason, detail)."""
+    """The room's controls in the audit log: (actor handle, target handle, action, reason, detail)."""
+    entries = AuditEntry.objects.filter(action__startswith="room.", detail__meeting=meeting.public_id).order_by("pk")
     return [
         (
-            action.actor.handle if action.actor else None,
-            action.target.handle if action.target else None,
-            action.action,
-            action.reason,
-            action.detail,
+            entry.actor_label or None,
+            entry.target_label or None,
+            entry.action.removeprefix("room."),
+            entry.reason,
+            {key: value for key, value in entry.detail.items() if key != "meeting"},
         )
-        for action in RoomAction.objects.filter(room__meeting=meeting).select_related("actor", "target")
+        for entry in entries
     ]
 
 
@@ -262,7 +264,10 @@ async def test_welcome_presence_per_person_and_pong(circle, alice, bob) -> None:
     meeting = await db(open_meeting, circle)
     await db(going, meeting, alice)
     bob_socket, welcome = await rooms.connect(bob, meeting)
-    assert set(welcome) == {"type", "you", "room", "presence", "hands", "last_seq", "closes_at", "reactions"}
+    assert set(welcome) == {
+        "type", "you", "room", "presence", "hands", "last_seq", "closes_at", "reactions", "hidden", "reports_open"
+    }  # fmt: skip
+    assert (welcome["hidden"], welcome["reports_open"]) == ([], 0)  # blocked by bob; open reports for him
     bob_member = await db(member_id, circle, bob)
     alice_member = await db(member_id, circle, alice)
     assert welcome["you"] == {
@@ -363,7 +368,7 @@ async def test_message_reaction_deletion_frames_and_replay(circle, alice, bob, o
     await alice_socket.quiet()
     assert await db(event_count, meeting) == 3
 
-    # The author deletes her message: a deletion entry; no RoomAction for one's own message.
+    # The author deletes her message: a deletion entry; no audit entry for one's own message.
     await alice_socket.send({"type": "delete", "seq": 1})
     deletion = await bob_socket.receive_type("deletion")
     assert set(deletion) == {"type", "seq", "member", "handle", "at", "target"}

@@ -30,7 +30,8 @@ from playwright.sync_api import Locator, Page, WebSocketRoute, expect
 
 from accounts.models import User
 from groups.models import SupportGroup
-from meetings.models import Meeting, RoomAction, RoomEvent, RoomPresence
+from meetings.models import Meeting, RoomEvent, RoomPresence
+from moderation.models import AuditEntry
 from tests.conftest import PASSWORD
 from tests.e2e.conftest import BROWSER_LOG, EXIT_SITE_TITLE, ExitSite, HearthServer
 from tests.rooms import going, open_meeting
@@ -244,10 +245,10 @@ def test_bob_gives_alice_the_floor_reads_her_share_and_mutes_her(
     # She can still read and react.
     expect(messages(alice_page).first.get_by_role("button", name=re.compile(r"^Me too"))).to_be_enabled()
 
-    action = RoomAction.objects.get(action="mute")
+    action = AuditEntry.objects.get(action="room.mute")
     assert action.reason == "Please keep to the guidelines."
-    assert action.target is not None and action.target.handle == "Quiet Harbor"
-    assert action.detail == {"minutes": 10}
+    assert (action.actor_label, action.target_label) == ("Calm Heron", "Quiet Harbor")
+    assert action.detail == {"minutes": 10, "meeting": meeting.public_id}
     screenshots(alice_page, "room-member-muted")
     assert_console_was_quiet(request)
 
@@ -423,7 +424,7 @@ def test_alice_waits_bob_opens_the_room_early_and_ends_the_meeting(
 
     open_now.click()
     expect(open_now).to_be_hidden()
-    wait_for(bob_page, lambda: RoomAction.objects.filter(action="open_early").exists(), "the room to open")
+    wait_for(bob_page, lambda: AuditEntry.objects.filter(action="room.open_early").exists(), "the room to open")
     # She need not wait the minute.
     alice_page.get_by_role("button", name="Reconnect now").click()
     expect(status(alice_page)).to_have_text("Caught up")
@@ -451,7 +452,7 @@ def test_alice_waits_bob_opens_the_room_early_and_ends_the_meeting(
         expect(page.get_by_role("button", name="Reconnect now")).to_be_hidden()
     expect(alice_page).to_have_title("Meeting")
     screenshots(alice_page, "room-member-ended")
-    assert RoomAction.objects.get(action="end").reason == "We finished early tonight."
+    assert AuditEntry.objects.get(action="room.end").reason == "We finished early tonight."
     # No reconnecting after the end.
     connections = len(sockets)
     alice_page.wait_for_timeout(2000)
