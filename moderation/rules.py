@@ -4,16 +4,21 @@ the audit log's one way in. Queries only; no imports from the room (which import
 
 from __future__ import annotations
 
+import logging
 import re
 import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Q
+from django.core.cache import cache
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
 
 from accounts.models import User
 from groups.models import Membership, SupportGroup
 from moderation.models import AuditEntry, Block, WatchedWord
+
+logger = logging.getLogger(__name__)
 
 # Digits and symbols people swap for letters to slip past a filter.
 SWAPS = str.maketrans(
@@ -71,18 +76,51 @@ class Match:
     phrase: str
 
 
+WORDS_CACHE_SECONDS = 3600
+
+
+def _words_key(group_id: int | None) -> str:
+    return f"watched-words:{group_id if group_id is not None else 'site'}"
+
+
+def _watched_words(group_id: int | None) -> list[tuple[str, str, str]]:
+    """(normalised, action, phrase) for one group, or site-wide. Cached, because every room
+    message asks; any change to a watched word clears it (signals below)."""
+    key = _words_key(group_id)
+    try:
+        cached = cache.get(key)
+    except Exception:  # the cache is down: ask the database
+        logger.warning("Watched-word cache unavailable", exc_info=True)
+        cached = None
+    if cached is not None:
+        return cached
+    words = list(WatchedWord.objects.filter(group_id=group_id).values_list("normalised", "action", "phrase"))
+    try:
+        cache.set(key, words, WORDS_CACHE_SECONDS)
+    except Exception:
+        logger.warning("Watched-word cache unavailable", exc_info=True)
+    return words
+
+
+@receiver([post_save, post_delete], sender=WatchedWord)
+def _forget_words(sender: type[WatchedWord], instance: WatchedWord, **kwargs: Any) -> None:
+    try:
+        cache.delete(_words_key(instance.group_id))
+    except Exception:
+        logger.warning("Watched-word cache unavailable", exc_info=True)
+
+
 def watched_word_match(group: SupportGroup | int, body: str) -> Match | None:
     """The most serious watched word (this group's or site-wide) found in `body` as whole
     words, or None. "kill" is found in "K1LL" and "k i l l", never inside "skill"."""
     group_id = group if isinstance(group, int) else group.pk
-    words = WatchedWord.objects.filter(Q(group_id=group_id) | Q(group__isnull=True))
     padded = f" {normalise(body)} "
     found: Match | None = None
-    for word in words:
-        if not word.normalised or f" {word.normalised} " not in padded:
+    for normalised, action, phrase in [*_watched_words(group_id), *_watched_words(None)]:
+        if not normalised or f" {normalised} " not in padded:
             continue
-        if found is None or SEVERITY[WatchedWord.Action(word.action)] > SEVERITY[WatchedWord.Action(found.action)]:
-            found = Match(word.action, word.phrase)
+        if found is None or SEVERITY[WatchedWord.Action(action)] > SEVERITY[WatchedWord.Action(found.action)]:
+            found = Match(action, phrase)
     return found
 
 
