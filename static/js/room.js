@@ -18,15 +18,21 @@ const CLOSE_REFUSED = 4403;
 const CLOSE_ENDED = 4000;
 // Refusals on connect after which trying again cannot help. not_open is retried in a minute;
 // after any other (too_many_connections: close a window first) the page offers "Try again".
-const FINAL_REFUSALS = new Set(["not_found", "cancelled", "ended", "removed", "locked", "no_rsvp", "full"]);
+const FINAL_REFUSALS = new Set([
+  "not_found", "cancelled", "ended", "removed", "locked", "no_rsvp", "full", "suspended",
+]);
 // Errors after which the server may close the socket (4403). They are not always about this
 // person ("no such message", "that person was removed"), so the page does not give up on
 // them: it reconnects, and the server's answer to the new socket says whether it may be here.
-const CLOSING_ERRORS = new Set(["removed", "ended", "not_found"]);
+const CLOSING_ERRORS = new Set(["removed", "ended", "not_found", "suspended"]);
 // Errors about what was written: shown next to the composer.
 const COMPOSER_ERRORS = new Set([
   "rate_limited", "muted", "slow_mode", "crosstalk", "message_too_long", "empty_message", "closed",
+  "timed_out", "watched_word",
 ]);
+// Notices after which the server closes this person's socket (4403): said, then the page stops.
+const FINAL_NOTICES = new Set(["removed", "closed", "suspended", "ban"]);
+const REPORT_ANSWER_MS = 15_000;
 const LOG_TYPES = new Set(["message", "deletion", "reaction"]);
 
 const root = document.getElementById("room");
@@ -104,6 +110,30 @@ function startRoom(root) {
     slow: $("room-slow"),
     endStart: $("room-end-start"),
     endForm: $("room-end-form"),
+    feedback: $("room-feedback"),
+    reports: $("room-reports"),
+    reportsText: $("room-reports-text"),
+    warning: $("room-warning"),
+    warningText: $("room-warning-text"),
+    warningDismiss: $("room-warning-dismiss"),
+    crisis: $("room-crisis"),
+    crisisMessage: $("room-crisis-message"),
+    crisisRegion: $("room-crisis-region"),
+    crisisEmergency: $("room-crisis-emergency"),
+    crisisResources: $("room-crisis-resources"),
+    crisisHelp: $("room-crisis-help"),
+    crisisHide: $("room-crisis-hide"),
+    alertsPanel: $("room-alerts-panel"),
+    alerts: $("room-alerts"),
+    blockedPanel: $("room-blocked-panel"),
+    blocked: $("room-blocked"),
+    report: $("room-report"),
+    reportForm: $("room-report-form"),
+    reportWho: $("room-report-who"),
+    reportQuote: $("room-report-quote"),
+    reportCategories: $("room-report-categories"),
+    reportAlert: $("room-report-alert"),
+    reportStatus: $("room-report-status"),
   };
 
   // --- State ---------------------------------------------------------------------------------
@@ -139,6 +169,13 @@ function startRoom(root) {
   // present or anything in the log means it is.
   let seenOpen = false;
   let openRequested = false;
+  // Moderation.
+  let blocked = new Set(); // member ids this person blocked (welcome.hidden, then `blocked` frames)
+  const handles = new Map(); // member id -> handle, from messages and presence (for the blocked list)
+  let reloadWanted = false; // after an unblock: show the log again from the start
+  let reportTarget = null; // {entry, opener}: the message the report dialog is about
+  let reportInFlight = null; // {seq, timer}: a report sent, its answer not yet come
+  let openMenu = null; // {button, list}: the message menu that is open
 
   // --- Connection ----------------------------------------------------------------------------
 
@@ -252,6 +289,11 @@ function startRoom(root) {
     lastSeq = 0; // should this page come back (Try again), it shows the room from the start
     knownSeq = 0;
     el.layout.hidden = true;
+    closeMenu();
+    if (el.report.open) el.report.close();
+    clearReportInFlight();
+    el.alerts.replaceChildren();
+    el.alertsPanel.hidden = true;
     el.you.hidden = true;
     el.state.hidden = true;
     el.end.hidden = false;
@@ -299,6 +341,18 @@ function startRoom(root) {
       case "error":
         onError(frame);
         break;
+      case "reported":
+        onReported(frame);
+        break;
+      case "blocked":
+        onBlocked(frame);
+        break;
+      case "reports":
+        renderReports(frame.open);
+        break;
+      case "alert":
+        onAlert(frame);
+        break;
       default:
         break; // pong, and anything newer than this page
     }
@@ -314,6 +368,12 @@ function startRoom(root) {
     el.you.hidden = false;
     el.controls.hidden = !facilitator;
     el.layout.hidden = false;
+    if (!facilitator) el.alertsPanel.hidden = true;
+    if (facilitator && "reports_open" in frame) renderReports(frame.reports_open);
+    else el.reports.hidden = true;
+    blocked = new Set(Array.isArray(frame.hidden) ? frame.hidden : []);
+    for (const entry of shown.values()) entry.item.hidden = blocked.has(entry.frame.member);
+    renderBlocked();
     renderRoom(frame.room);
     renderPresence(frame.presence);
     renderHands(frame.hands);
@@ -328,11 +388,18 @@ function startRoom(root) {
   }
 
   function onCaughtUp(frame) {
+    skipTo(frame.last_seq);
     if (frame.more) {
       send({ type: "resume", last_seq: lastSeq });
       return;
     }
     catchingUp = false;
+    el.messages.setAttribute("aria-live", "polite");
+    if (reloadWanted) {
+      reloadWanted = false;
+      reloadLog();
+      return;
+    }
     setStatus(t("caughtUp"));
     // Messages not acknowledged and not sent on this socket go (again), with the same
     // client_id: the server stores each once, whatever happened to an earlier try.
@@ -361,6 +428,51 @@ function startRoom(root) {
     }, GAP_WAIT_MS);
   }
 
+  // The catch-up has sent everything up to `seq` that is for this person: the entries that did
+  // not come are of people they blocked (the server never sends those), so they are passed over
+  // rather than waited for.
+  function skipTo(seq) {
+    if (!Number.isInteger(seq)) return;
+    while (lastSeq < seq) {
+      const next = early.get(lastSeq + 1);
+      early.delete(lastSeq + 1);
+      if (next) applyLog(next);
+      lastSeq += 1;
+    }
+    applyEarly();
+  }
+
+  function applyEarly() {
+    while (early.has(lastSeq + 1)) {
+      const next = early.get(lastSeq + 1);
+      early.delete(lastSeq + 1);
+      applyLog(next);
+      lastSeq += 1;
+    }
+    for (const seen of early.keys()) if (seen <= lastSeq) early.delete(seen);
+  }
+
+  // After an unblock, the messages written meanwhile were never sent here: read the log again
+  // from the start (quietly: the screen reader is not read the whole conversation again).
+  function reloadLog() {
+    if (catchingUp) {
+      reloadWanted = true;
+      return;
+    }
+    if (el.messages.contains(document.activeElement)) el.log.focus();
+    el.messages.replaceChildren();
+    shown.clear();
+    early.clear();
+    lastSeq = 0;
+    knownSeq = 0;
+    el.empty.hidden = false;
+    if (!welcomed) return; // the next welcome resumes from 0
+    catchingUp = true;
+    el.messages.setAttribute("aria-live", "off");
+    setStatus(t("catchingUp"));
+    send({ type: "resume", last_seq: 0 });
+  }
+
   function receiveLog(frame) {
     const seq = frame.seq;
     if (!Number.isInteger(seq) || seq <= lastSeq) return; // shown already
@@ -372,13 +484,7 @@ function startRoom(root) {
     }
     applyLog(frame);
     lastSeq = seq;
-    while (early.has(lastSeq + 1)) {
-      const next = early.get(lastSeq + 1);
-      early.delete(lastSeq + 1);
-      applyLog(next);
-      lastSeq += 1;
-    }
-    for (const seen of early.keys()) if (seen <= lastSeq) early.delete(seen);
+    applyEarly();
   }
 
   function applyLog(frame) {
@@ -398,9 +504,16 @@ function startRoom(root) {
   function onNotice(frame) {
     if (frame.kind === "muted") setMuted(frame.until, frame.message);
     else if (frame.kind === "unmuted") clearMuted(frame.message || t("unmuted"));
+    // The notice says until when, in the person's own zone: only what they can still do is added.
+    else if (frame.kind === "timeout") {
+      setMuted(frame.until, frame.message, frame.message ? "canStillRead" : "timedOutUntil");
+    }
+    else if (frame.kind === "warning") showWarning(frame.message);
+    else if (frame.kind === "crisis") showCrisis(frame);
     // "ended" goes to the whole room in one language: show it in this page's own.
     else if (frame.kind === "ended") finish(t("ended"));
-    else if (["removed", "closed"].includes(frame.kind)) finish(frame.message || t("closed"));
+    // Removed, suspended, banned, or the room's time is over: the socket closes next.
+    else if (FINAL_NOTICES.has(frame.kind)) finish(frame.message || t("closed"));
   }
 
   function onError(frame) {
@@ -414,13 +527,19 @@ function startRoom(root) {
     if (CLOSING_ERRORS.has(frame.code)) askAgainOnClose = true;
     if (frame.client_id && pending.has(frame.client_id)) refuseMessage(frame.client_id);
     if (frame.code === "muted" && frame.until) setMuted(frame.until, "");
+    if (frame.code === "timed_out" && frame.until) setMuted(frame.until, "", "timedOutUntil");
     if (frame.code === "already_open") {
       seenOpen = true;
       el.open.hidden = true;
     }
     if (frame.code === "closed" && facilitator && !(roomState && "open" in roomState)) el.open.hidden = false;
+    // An error while a report is on its way is the report's (messages' errors have a client_id).
+    const aboutReport = reportInFlight && !frame.client_id;
+    if (aboutReport) clearReportInFlight();
     const aboutControls = facilitator && Date.now() - lastControlAt < CONTROL_ERROR_WINDOW_MS;
-    if (COMPOSER_ERRORS.has(frame.code) || frame.client_id || !aboutControls) {
+    if (aboutReport && el.report.open) {
+      el.reportAlert.textContent = frame.message;
+    } else if (COMPOSER_ERRORS.has(frame.code) || frame.client_id || aboutReport || !aboutControls) {
       el.composerAlert.textContent = frame.message;
     } else {
       el.controlsFeedback.textContent = "";
@@ -437,6 +556,9 @@ function startRoom(root) {
     item.dataset.seq = String(frame.seq);
     const mine = me && frame.member === me.member;
     if (mine) item.classList.add("msg--mine");
+    if (frame.member && frame.handle) handles.set(frame.member, frame.handle);
+    // The server stops sending a blocked person's messages; one on its way meanwhile is hidden.
+    if (blocked.has(frame.member)) item.hidden = true;
 
     const meta = document.createElement("p");
     meta.className = "msg__meta";
@@ -504,8 +626,325 @@ function startRoom(root) {
         }),
       );
     }
+    if (me && frame.member !== me.member) tools.append(makeMenu(entry));
     updateReactions(entry);
   }
+
+  // --- Moderation: the message menu, reports, blocks ----------------------------------------
+
+  // A disclosure: a button that shows a short list of actions for one message. Escape, or
+  // leaving it, closes the list (Escape puts the focus back on the button).
+  function makeMenu(entry) {
+    const { frame } = entry;
+    const wrap = document.createElement("div");
+    wrap.className = "msg__more";
+    const list = document.createElement("ul");
+    list.className = "msg__menu";
+    list.id = `msg-${frame.seq}-menu`;
+    list.hidden = true;
+    const button = makeButton(t("more"), {
+      name: t("moreFor", { seq: frame.seq, handle: frame.handle }),
+      className: "room__small button--secondary msg__more-button",
+      onClick: (event) => {
+        if (openMenu && openMenu.button === button) {
+          closeMenu();
+          return;
+        }
+        closeMenu();
+        const name = handles.get(frame.member) || frame.handle;
+        block.textContent = t(blocked.has(frame.member) ? "unblockPerson" : "blockPerson", { handle: name });
+        list.hidden = false;
+        button.setAttribute("aria-expanded", "true");
+        openMenu = { button, list };
+        if (event.detail === 0) report.focus(); // from the keyboard: into the list
+      },
+    });
+    button.setAttribute("aria-expanded", "false");
+    button.setAttribute("aria-controls", list.id);
+    const report = makeButton(t("reportOption"), {
+      className: "room__small msg__menu-item",
+      onClick: () => {
+        closeMenu();
+        openReport(entry, button);
+      },
+    });
+    const block = makeButton("", {
+      className: "room__small msg__menu-item",
+      onClick: () => {
+        closeMenu();
+        button.focus(); // until the answer hides the message (the focus then goes to the log)
+        send({ type: "block", member: frame.member, on: !blocked.has(frame.member) });
+      },
+    });
+    for (const option of [report, block]) {
+      const item = document.createElement("li");
+      item.append(option);
+      list.append(item);
+    }
+    wrap.append(button, list);
+    wrap.addEventListener("keydown", (event) => {
+      if (event.key === "Escape" && !list.hidden) {
+        event.preventDefault();
+        closeMenu();
+        button.focus();
+      }
+    });
+    wrap.addEventListener("focusout", (event) => {
+      if (!list.hidden && !wrap.contains(event.relatedTarget)) closeMenu();
+    });
+    return wrap;
+  }
+
+  function closeMenu() {
+    if (!openMenu) return;
+    openMenu.list.hidden = true;
+    openMenu.button.setAttribute("aria-expanded", "false");
+    openMenu = null;
+  }
+
+  document.addEventListener("click", (event) => {
+    if (openMenu && !openMenu.list.parentElement.contains(event.target)) closeMenu();
+  });
+
+  function openReport(entry, opener) {
+    reportTarget = { entry, opener };
+    el.reportForm.reset();
+    el.reportAlert.textContent = "";
+    el.reportStatus.textContent = "";
+    el.reportCategories.removeAttribute("aria-invalid");
+    el.reportWho.textContent = t("reportAbout", { handle: entry.frame.handle, time: clock(entry.frame.at) });
+    el.reportQuote.textContent = entry.frame.body || "";
+    el.report.showModal();
+    el.reportForm.elements.category[0].focus();
+  }
+
+  function clearReportInFlight() {
+    el.reportStatus.textContent = "";
+    if (!reportInFlight) return;
+    clearTimeout(reportInFlight.timer);
+    reportInFlight = null;
+  }
+
+  el.reportForm.addEventListener("submit", (event) => {
+    event.preventDefault();
+    if (!reportTarget || reportInFlight) return;
+    const form = el.reportForm.elements;
+    if (!form.category.value) {
+      el.reportCategories.setAttribute("aria-invalid", "true");
+      el.reportAlert.textContent = t("reportChoose");
+      form.category[0].focus();
+      return;
+    }
+    el.reportCategories.removeAttribute("aria-invalid");
+    const seq = reportTarget.entry.frame.seq;
+    const frame = {
+      type: "report",
+      seq,
+      category: form.category.value,
+      details: form.details.value.trim(),
+      wish: form.wish.value || "inform",
+    };
+    if (!welcomed || catchingUp || !send(frame)) {
+      el.reportAlert.textContent = t("reportOffline");
+      return;
+    }
+    el.reportAlert.textContent = "";
+    el.reportStatus.textContent = t("reportSending");
+    reportInFlight = {
+      seq,
+      timer: setTimeout(() => {
+        clearReportInFlight();
+        if (el.report.open) el.reportAlert.textContent = t("reportNoAnswer");
+      }, REPORT_ANSWER_MS),
+    };
+  });
+
+  el.reportForm.querySelector("[data-cancel]").addEventListener("click", () => el.report.close());
+  el.report.addEventListener("close", () => {
+    const opener = reportTarget && reportTarget.opener;
+    reportTarget = null;
+    if (finished) return;
+    if (opener && opener.isConnected && !opener.closest("[hidden]")) opener.focus();
+    else el.log.focus();
+  });
+
+  function onReported(frame) {
+    clearReportInFlight();
+    el.feedback.textContent = frame.message || "";
+    if (el.report.open && reportTarget && reportTarget.entry.frame.seq === frame.seq) el.report.close();
+  }
+
+  function onBlocked(frame) {
+    const member = frame.member;
+    const name = handles.get(member) || t("someoneBlocked");
+    const focusInBlockedList = el.blocked.contains(document.activeElement);
+    if (frame.on) blocked.add(member);
+    else blocked.delete(member);
+    let focusLost = false;
+    for (const entry of shown.values()) {
+      if (entry.frame.member !== member) continue;
+      if (frame.on && entry.item.contains(document.activeElement)) focusLost = true;
+      entry.item.hidden = Boolean(frame.on);
+    }
+    renderBlocked();
+    el.feedback.textContent = t(frame.on ? "blocked" : "unblocked", { handle: name });
+    if (focusLost) el.log.focus();
+    if (focusInBlockedList && !el.blocked.contains(document.activeElement)) {
+      const next = el.blocked.querySelector("button");
+      if (next) next.focus();
+      else el.log.focus();
+    }
+    if (!frame.on) reloadLog(); // what they wrote while blocked
+  }
+
+  // "Blocked people", in the side panel: each with Unblock.
+  function renderBlocked() {
+    const list = [...blocked].map((member) => ({ member, handle: handles.get(member) || "" }));
+    el.blockedPanel.hidden = list.length === 0;
+    syncList(el.blocked, list, (person) => person.member, (person) => {
+      const item = document.createElement("li");
+      const name = document.createElement("span");
+      name.className = "room__person";
+      name.textContent = person.handle || t("someoneBlocked");
+      item.append(
+        name,
+        makeButton(t("unblock"), {
+          name: t("unblockPerson", { handle: person.handle || t("someoneBlocked") }),
+          className: "room__small button--secondary",
+          onClick: () => send({ type: "block", member: person.member, on: false }),
+        }),
+      );
+      return item;
+    });
+  }
+
+  // --- Moderation: what the facilitators and the person are told ----------------------------
+
+  function renderReports(count) {
+    const open = Number.isInteger(count) ? count : 0;
+    el.reports.hidden = false;
+    el.reportsText.textContent = t("reports", { count: open });
+    el.reports.classList.toggle("room__reports--open", open > 0);
+  }
+
+  // A live region shown and filled at the same moment may go unread: show it, then fill it.
+  function reveal(container, fill) {
+    if (!container.hidden) {
+      fill();
+      return;
+    }
+    container.hidden = false;
+    setTimeout(fill, 50);
+  }
+
+  function onAlert(frame) {
+    if (!facilitator || finished) return;
+    const item = document.createElement("div");
+    item.className = "room__alert-item";
+    const text = document.createElement("p");
+    text.textContent = frame.message || "";
+    item.append(text);
+    const actions = document.createElement("p");
+    actions.className = "room__alert-actions";
+    if (Number.isInteger(frame.seq)) {
+      const go = document.createElement("a");
+      go.href = `#msg-${frame.seq}`;
+      go.textContent = t("goToMessage");
+      go.addEventListener("click", (event) => {
+        const target = document.getElementById(`msg-${frame.seq}`);
+        if (!target) return;
+        event.preventDefault();
+        target.tabIndex = -1;
+        target.focus();
+      });
+      actions.append(go, " ");
+    }
+    actions.append(
+      makeButton(t("dismiss"), {
+        name: t("dismissAlert", { handle: frame.handle || "" }),
+        className: "room__small button--secondary",
+        onClick: () => {
+          item.remove();
+          const next = el.alerts.querySelector("button");
+          if (next) next.focus();
+          else {
+            el.alertsPanel.hidden = true;
+            el.log.focus();
+          }
+        },
+      }),
+    );
+    item.append(actions);
+    reveal(el.alertsPanel, () => el.alerts.append(item));
+  }
+
+  function showWarning(message) {
+    el.warningText.textContent = "";
+    reveal(el.warning, () => {
+      el.warningText.textContent = message || "";
+    });
+  }
+
+  // Back to writing, or to reading when writing is paused.
+  function focusComposer() {
+    if (el.input.disabled) el.log.focus();
+    else el.input.focus();
+  }
+
+  el.warningDismiss.addEventListener("click", () => {
+    el.warning.hidden = true;
+    el.warningText.textContent = "";
+    focusComposer();
+  });
+
+  function newTabLink(href, label) {
+    const link = document.createElement("a");
+    link.href = href;
+    link.target = "_blank";
+    link.rel = "noopener noreferrer";
+    const hint = document.createElement("span");
+    hint.className = "visually-hidden";
+    hint.textContent = ` ${t("newTab")}`;
+    link.append(label, hint);
+    return link;
+  }
+
+  // Only for this person: their region's emergency line and helplines, and where to find more.
+  function showCrisis(frame) {
+    el.crisisRegion.textContent = frame.region ? t("inAnEmergency", { region: frame.region }) : "";
+    el.crisisEmergency.textContent = frame.emergency || "";
+    const items = (Array.isArray(frame.resources) ? frame.resources : []).map((resource) => {
+      const item = document.createElement("li");
+      const name = document.createElement("h3");
+      const isWeb = typeof resource.url === "string" && /^https?:\/\//.test(resource.url);
+      name.append(isWeb ? newTabLink(resource.url, resource.name || resource.url) : resource.name || "");
+      item.append(name);
+      if (resource.contact) {
+        const contact = document.createElement("p");
+        contact.className = "contact";
+        contact.textContent = resource.contact;
+        item.append(contact);
+      }
+      if (resource.description) {
+        const description = document.createElement("p");
+        description.textContent = resource.description;
+        item.append(description);
+      }
+      return item;
+    });
+    el.crisisResources.replaceChildren(...items);
+    if (typeof frame.help_url === "string" && frame.help_url.startsWith("/")) el.crisisHelp.href = frame.help_url;
+    el.crisisMessage.textContent = "";
+    reveal(el.crisis, () => {
+      el.crisisMessage.textContent = frame.message || "";
+    });
+    el.crisis.scrollIntoView({ block: "nearest" });
+  }
+
+  el.crisisHide.addEventListener("click", () => {
+    el.crisis.hidden = true;
+    focusComposer();
+  });
 
   function updateReactions(entry) {
     for (const button of entry.tools.querySelectorAll("[data-reaction]")) {
@@ -613,12 +1052,13 @@ function startRoom(root) {
     el.send.disabled = !enabled;
   }
 
-  function setMuted(untilIso, message) {
+  // Muted in this room, or timed out in the group (lineKey "timedOutUntil"): no writing until then.
+  function setMuted(untilIso, message, lineKey = "mutedUntil") {
     const until = new Date(untilIso);
     if (Number.isNaN(until.getTime()) || until <= new Date()) return;
     mutedUntil = until;
     setComposerEnabled(false);
-    const line = t("mutedUntil", { time: clock(untilIso) });
+    const line = t(lineKey, { time: clock(untilIso) });
     el.notice.textContent = message ? `${message} ${line}` : line;
     el.notice.classList.add("room__notice--muted");
     clearTimeout(muteTimer);
@@ -724,6 +1164,8 @@ function startRoom(root) {
   function renderPresence(frame) {
     if (!frame) return;
     people = frame.people || [];
+    for (const person of people) handles.set(person.member, person.handle);
+    if (blocked.size) renderBlocked();
     if (people.some((person) => !person.facilitator)) seenOpen = true; // members enter open rooms only
     updateOpenButton();
     el.presenceCount.textContent = String(frame.count ?? people.length);
