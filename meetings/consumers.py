@@ -32,6 +32,7 @@ MAX_FRAME_BYTES = 8 * 1024
 PRESENCE_TOUCH_SECONDS = 60
 CLOSE_REFUSED = 4403
 CLOSE_ENDED = 4000
+SKIP_TEXT = '{{"type":"skip","seq":{seq}}}'
 
 Handler = Callable[[dict[str, Any]], Awaitable[None]]
 
@@ -43,6 +44,8 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
     # Members this person blocked: their messages and reactions are never sent to this socket.
     hidden: frozenset[str] = frozenset()
     groups_joined: tuple[str, ...] = ()
+    # The open-report count this facilitator's socket was last told (None: not a facilitator).
+    reports_open: int | None = None
 
     # --- Connection ------------------------------------------------------------------
 
@@ -71,6 +74,7 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
             await self.channel_layer.group_add(group, self.channel_name)
         welcome = await database_sync_to_async(room.do_enter_room)(session, self.channel_name)
         self.hidden = frozenset(welcome["hidden"])
+        self.reports_open = welcome.get("reports_open")
         await self.send_frame(welcome)
         self._closer = asyncio.create_task(self._close_when_room_closes())
 
@@ -280,10 +284,15 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
         seq = message.get("seq")
         if seq is not None and seq <= self.caught_up_seq:
             return  # already sent while catching up
+        text = message["text"]
         if self.hidden and message.get("member") in self.hidden:
-            return  # from someone this person blocked
+            # From someone this person blocked: only that the seq was used, so the page moves
+            # past it at once instead of waiting for a gap to fill.
+            text = SKIP_TEXT.format(seq=int(seq)) if seq is not None else None
+            if text is None:
+                return
         with contextlib.suppress(Exception):  # the client has gone: disconnect() is on its way
-            await self.send(text_data=message["text"])
+            await self.send(text_data=text)
 
     async def room_close(self, message: dict[str, Any]) -> None:
         """Removal or the end of the meeting: say why, then close this socket."""
@@ -297,9 +306,15 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
             self.hidden = frozenset(await database_sync_to_async(room.hidden_for)(self.session))
 
     async def reports_changed(self, message: dict[str, Any]) -> None:
-        """A report in this group was filed or changed: send this facilitator their count."""
-        if self.session is not None:
-            await self.send_frame(await database_sync_to_async(room.reports_frame)(self.session))
+        """A report in this group was filed or changed: send this facilitator their count, if
+        it changed. A report they may not handle (one about them, or about a facilitator when
+        they are not an owner) sends them nothing: a frame at that moment would tell them."""
+        if self.session is None:
+            return
+        frame = await database_sync_to_async(room.reports_frame)(self.session)
+        if frame["open"] != self.reports_open:
+            self.reports_open = frame["open"]
+            await self.send_frame(frame)
 
     # --- Helpers -----------------------------------------------------------------------
 

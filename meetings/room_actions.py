@@ -222,15 +222,16 @@ def do_enter_room(session: RoomSession, channel_name: str) -> dict[str, Any]:
     room = Room.objects.select_related("sharer", "meeting").get(pk=session.room_id)
     present = _present(session.room_id)
     publish_on_commit(session.room_group, events.presence_frame(present))
-    participant = RoomParticipant.objects.get(room=room, membership_id=session.membership_id)
+    participant = RoomParticipant.objects.select_related("membership").get(
+        room=room, membership_id=session.membership_id
+    )
     return {
         "type": "welcome",
         "you": {
             "member": session.member,
             "handle": session.handle,
             "facilitator": session.is_facilitator,
-            "muted_until": events.iso(participant.muted_until) if _is_muted(participant, now) else None,
-            "mute_reason": participant.mute_reason if _is_muted(participant, now) else "",
+            **_silenced(participant, now),
         },
         "room": _state(room),
         "presence": events.presence_frame(present),
@@ -241,6 +242,21 @@ def do_enter_room(session: RoomSession, channel_name: str) -> dict[str, Any]:
         "hidden": sorted(rules.hidden_members(session.membership_id)),
         **({"reports_open": moderation.open_count_for(participant.membership)} if session.is_facilitator else {}),
     }
+
+
+def _silenced(participant: RoomParticipant, now: datetime) -> dict[str, Any]:
+    """Until when, and why, this person can't write here: a mute in this room or a timeout in
+    the group, whichever ends later (the page shows the same thing for both)."""
+    holds = []
+    if _is_muted(participant, now):
+        holds.append((participant.muted_until, participant.mute_reason))
+    membership = participant.membership
+    if membership.timed_out_now(now):
+        holds.append((membership.timeout_until, membership.timeout_reason))
+    if not holds:
+        return {"muted_until": None, "mute_reason": ""}
+    until, reason = max(holds, key=lambda hold: hold[0])  # type: ignore[arg-type,return-value]
+    return {"muted_until": events.iso(until), "mute_reason": reason}
 
 
 @transaction.atomic
@@ -770,6 +786,8 @@ def _moderation_error(error: ActionError) -> RoomError:
 def do_report(session: RoomSession, seq: int, category: str, details: str, wish: str) -> dict[str, Any]:
     """Report a message of this room. The answer goes to the reporter only."""
     reporter = _actor(session)
+    if not RoomEvent.objects.filter(room_id=session.room_id, seq=seq, kind=RoomEvent.Kind.MESSAGE).exists():
+        raise RoomError("not_found", _("There is no message %(seq)s.") % {"seq": seq})
     meeting_id = Meeting.objects.values_list("public_id", flat=True).get(pk=session.meeting_id)
     try:
         report = moderation.do_report_message(reporter, meeting_id, seq, category=category, details=details, wish=wish)
@@ -789,6 +807,8 @@ def do_report(session: RoomSession, seq: int, category: str, details: str, wish:
 def do_block_member(session: RoomSession, member: str, on: bool) -> dict[str, Any]:
     """Hide (or show again) someone's messages, for this person only. Nobody else is told."""
     blocker = _actor(session)
+    if not Membership.objects.filter(group_id=session.group_id, public_id=member).exists():
+        raise RoomError("not_found", _("There is no such member in this group."))
     try:
         if on:
             moderation.do_block(blocker, member)

@@ -33,7 +33,8 @@ const COMPOSER_ERRORS = new Set([
 // Notices after which the server closes this person's socket (4403): said, then the page stops.
 const FINAL_NOTICES = new Set(["removed", "closed", "suspended", "ban"]);
 const REPORT_ANSWER_MS = 15_000;
-const LOG_TYPES = new Set(["message", "deletion", "reaction"]);
+// "skip": a seq used by someone this person blocked (nothing to show, nothing to wait for).
+const LOG_TYPES = new Set(["message", "deletion", "reaction", "skip"]);
 
 const root = document.getElementById("room");
 if (root && root.dataset.wsPath) startRoom(root);
