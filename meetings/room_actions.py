@@ -23,7 +23,7 @@ from accounts.models import User
 from groups.models import Membership
 from lib import crisis, ratelimit
 from lib.errors import ActionError
-from lib.realtime import publish_on_commit, send_to_group_on_commit
+from lib.realtime import publish, publish_on_commit, send_to_group_on_commit
 from lib.timefmt import show_time
 from meetings import events
 from meetings.models import Meeting, Room, RoomEvent, RoomParticipant, RoomPresence, Rsvp
@@ -434,12 +434,16 @@ def do_post_message(session: RoomSession, client_id: str, body: str) -> tuple[di
             _("You're sending messages very fast. Take a breath and try again in a few seconds."),
             retry_after=settings.ROOM_RATE_WINDOW_SECONDS,
         )
-    watched = rules.watched_word_match(session.group_id, body)
-    if watched is not None and watched.action == WatchedWord.Action.BLOCK:
+    watched = rules.watched_word_matches(session.group_id, body)
+    if WatchedWord.Action.BLOCK in watched:
+        if WatchedWord.Action.CRISIS in watched:
+            # Refused, but someone who may be in crisis still gets help, and the facilitators
+            # still hear: sent now, since the refusal rolls this transaction back.
+            _crisis(session, None, author, now=True)
         raise RoomError(
             "watched_word",
             _("Your message wasn't sent: “%(phrase)s” isn't allowed in this group. Please put it another way.")
-            % {"phrase": watched.phrase},
+            % {"phrase": watched[WatchedWord.Action.BLOCK]},
         )
     try:
         with transaction.atomic():
@@ -456,25 +460,36 @@ def do_post_message(session: RoomSession, client_id: str, body: str) -> tuple[di
         event = RoomEvent.objects.get(room=room, membership=author, client_id=client_id)
         return events.event_frame(event, author), False
     frame = _publish_event(session, event, author)
-    if watched is not None and watched.action == WatchedWord.Action.FLAG:
-        moderation.file_watched_word_report(event, watched.phrase)
-    elif watched is not None and watched.action == WatchedWord.Action.CRISIS:
+    if WatchedWord.Action.CRISIS in watched:
         _crisis(session, event, author)
+    if WatchedWord.Action.FLAG in watched:
+        moderation.file_watched_word_report(event, watched[WatchedWord.Action.FLAG])
     return frame, True
 
 
-def _crisis(session: RoomSession, event: RoomEvent, author: Membership) -> None:
+def _crisis(session: RoomSession, event: RoomEvent | None, author: Membership, *, now: bool = False) -> None:
     """The sender privately gets crisis resources for their region; the room's facilitators
-    get a private alert. Nobody else sees anything."""
+    get a private alert. Nobody else sees anything. `event` is None when the message itself
+    was refused (a blocked word too); then both go out `now`, not after a commit."""
     user = author.user
-    region_key = crisis.region_for_timezone(user.timezone)
-    region = crisis.all_regions()[region_key]
+    region = crisis.all_regions()[crisis.region_for_timezone(user.timezone)]
     with translation.override(user.language):
         message = _(
             "You're not alone. If you are in danger or thinking of harming yourself, help is there "
             "right now. Only you can see this."
         )
-    publish_on_commit(
+    if event is not None:
+        alert = _("%(handle)s may be in crisis (message %(seq)d). Crisis resources were sent to them privately.") % {
+            "handle": author.handle,
+            "seq": event.seq,
+        }
+    else:
+        alert = _(
+            "%(handle)s may be in crisis (in a message that was not sent). Crisis resources were sent to "
+            "them privately."
+        ) % {"handle": author.handle}
+    send = publish if now else publish_on_commit
+    send(
         session.member_group,
         events.notice_frame(
             "crisis",
@@ -485,15 +500,14 @@ def _crisis(session: RoomSession, event: RoomEvent, author: Membership) -> None:
             help_url=reverse("help"),
         ),
     )
-    publish_on_commit(
+    send(
         events.facilitators_group(session.room_id),
         {
             "type": "alert",
             "kind": "crisis",
-            "seq": event.seq,
+            "seq": event.seq if event is not None else None,
             **events.person(author),
-            "message": _("%(handle)s may be in crisis (message %(seq)d). Crisis resources were sent to them privately.")
-            % {"handle": author.handle, "seq": event.seq},
+            "message": alert,
         },
     )
 

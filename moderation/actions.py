@@ -143,12 +143,14 @@ def _recount(group: SupportGroup) -> None:
     send_to_group_on_commit(MODERATORS_GROUP.format(group_id=group.pk), {"type": "reports.changed"})
 
 
-def _tell_moderators(report: Report, text_for: Any) -> None:
-    """An in-app notice (and email, as each chose) to everyone who may handle this report."""
+def _tell_moderators(report: Report, text_for: Any) -> int:
+    """An in-app notice (and email, as each chose) to everyone who may handle this report.
+    Returns how many were told."""
     runs = report.group.memberships.filter(
         status=Membership.Status.ACTIVE, role__in=[Membership.Role.FACILITATOR, Membership.Role.OWNER]
     ).select_related("user")
     url = reverse("moderation:report", args=[report.group.slug, report.public_id])
+    told = 0
     for membership in runs:
         if membership.pk == report.subject_id or not _present(membership):
             continue
@@ -157,6 +159,20 @@ def _tell_moderators(report: Report, text_for: Any) -> None:
         with translation.override(membership.user.language):
             text = text_for(report)
         do_notify(membership.user, NoticeKind.MODERATION, text, url=url, group=report.group)
+        told += 1
+    return told
+
+
+def _tell_staff(report: Report) -> None:
+    for staff in User.objects.filter(is_staff=True, is_active=True):
+        with translation.override(staff.language):
+            text = _("A report in %(group)s was escalated to site staff.") % {"group": report.group.name}
+        do_notify(
+            staff,
+            NoticeKind.MODERATION,
+            text,
+            url=reverse("moderation:report", args=[report.group.slug, report.public_id]),
+        )
 
 
 # --- Reporting ----------------------------------------------------------------------------
@@ -311,7 +327,7 @@ def _filed(report: Report) -> None:
         report=report.public_id,
         category=report.category,
     )
-    _tell_moderators(
+    told = _tell_moderators(
         report,
         lambda r: (
             _("A new report in %(group)s: %(category)s.")
@@ -321,6 +337,21 @@ def _filed(report: Report) -> None:
             }
         ),
     )
+    if not told:
+        # Nobody in the group may handle it (say, it is about the only owner): it would sit
+        # unseen, so it goes to site staff at once.
+        report.escalated_at = timezone.now()
+        report.save(update_fields=["escalated_at"])
+        audit(
+            "report.escalated",
+            actor=None,
+            actor_label=str(_("Automatic")),
+            group=report.group,
+            target=report.subject,
+            reason=str(_("Nobody in the group may handle this report.")),
+            report=report.public_id,
+        )
+        _tell_staff(report)
     _recount(report.group)
 
 
@@ -339,7 +370,13 @@ def get_report(moderator: Moderator, public_id: str) -> Report:
 
 
 def _locked(moderator: Moderator, report: Report) -> Report:
-    locked = Report.objects.select_for_update().select_related("group", "reporter__user", "subject").get(pk=report.pk)
+    # of=("self",): lock the report row only. The reporter is a nullable join (a watched word
+    # files reports without one), and PostgreSQL refuses FOR UPDATE on an outer join's side.
+    locked = (
+        Report.objects.select_for_update(of=("self",))
+        .select_related("group", "reporter__user", "subject")
+        .get(pk=report.pk)
+    )
     if not can_handle(moderator, locked):
         raise ActionError(_("There is no such report for you."))
     return locked
@@ -409,15 +446,7 @@ def do_escalate(moderator: Moderator, report: Report, reason: str) -> None:
         reason=reason,
         report=report.public_id,
     )
-    for staff in User.objects.filter(is_staff=True, is_active=True):
-        with translation.override(staff.language):
-            text = _("A report in %(group)s was escalated to site staff.") % {"group": report.group.name}
-        do_notify(
-            staff,
-            NoticeKind.MODERATION,
-            text,
-            url=reverse("moderation:report", args=[report.group.slug, report.public_id]),
-        )
+    _tell_staff(report)
 
 
 @transaction.atomic
@@ -500,9 +529,11 @@ def _check_may_sanction(moderator: Moderator, target: Membership) -> None:
         raise ActionError(_("There is no such member in this group."))
     if moderator.membership is not None and target.pk == moderator.membership.pk:
         raise ActionError(_("You can't act on yourself."))
-    if target.is_facilitator and not moderator.is_owner:
+    # The role they hold in the group, banned or not: a ban does not make a facilitator
+    # someone their co-facilitators may then lift or overturn.
+    if target.role in (Membership.Role.FACILITATOR, Membership.Role.OWNER) and not moderator.is_owner:
         raise ActionError(_("Only owners and site staff can act on a facilitator."))
-    if target.is_owner and not moderator.is_staff:
+    if target.role == Membership.Role.OWNER and not moderator.is_staff:
         raise ActionError(_("Only site staff can act on an owner."))
 
 
@@ -576,18 +607,22 @@ def do_sanction(
         _delete_message(moderator, target, meeting, message_seq, reason)
     elif kind == Sanction.Kind.REMOVE_FROM_MEETING and meeting is not None:
         _remove_from_meeting(target, meeting, reason)
+    # A new timeout, suspension or ban never cuts short a longer one already in force: the
+    # membership holds whichever ends last (and _lift falls back to it).
     elif kind == Sanction.Kind.TIMEOUT:
-        target.timeout_until, target.timeout_reason = ends_at, reason
-        target.save(update_fields=["timeout_until", "timeout_reason"])
+        if not target.timed_out_now() or _ends_later(ends_at, target.timeout_until):
+            target.timeout_until, target.timeout_reason = ends_at, reason
+            target.save(update_fields=["timeout_until", "timeout_reason"])
     elif kind == Sanction.Kind.SUSPEND:
-        target.suspended_until, target.suspension_reason = ends_at, reason
-        target.save(update_fields=["suspended_until", "suspension_reason"])
+        if not target.suspended_now() or _ends_later(ends_at, target.suspended_until):
+            target.suspended_until, target.suspension_reason = ends_at, reason
+            target.save(update_fields=["suspended_until", "suspension_reason"])
     elif kind == Sanction.Kind.BAN:
+        if not target.ban_in_force() or _ends_later(ends_at, target.banned_until):
+            target.banned_until = ends_at
         target.status = Membership.Status.BANNED
-        target.role = Membership.Role.MEMBER
-        target.banned_until = ends_at
         target.left_at = now
-        target.save(update_fields=["status", "role", "banned_until", "left_at"])
+        target.save(update_fields=["status", "banned_until", "left_at"])  # the role stays, for who may lift it
         _withdraw_rsvps(target)
     sanction = Sanction.objects.create(
         kind=kind,
@@ -689,8 +724,10 @@ def _tell_sanctioned(sanction: Sanction, target: Membership) -> None:
         text = texts[Sanction.Kind(sanction.kind)] % params
         bar = _("You can no longer be in this group's rooms.")
     do_notify(user, NoticeKind.MODERATION, text, url=reverse("moderation:standing"), group=group)
-    if sanction.kind in (Sanction.Kind.SUSPEND, Sanction.Kind.BAN):
-        close_sockets([target], sanction.kind, f"{text} {bar}")
+    if sanction.kind == Sanction.Kind.SUSPEND:
+        close_sockets([target], "suspended", f"{text} {bar}")  # the kind a site suspension sends too
+    elif sanction.kind == Sanction.Kind.BAN:
+        close_sockets([target], "ban", f"{text} {bar}")
     elif sanction.kind == Sanction.Kind.TIMEOUT:
         _tell_member_sockets(
             target, events.notice_frame("timeout", text, until=events.iso(sanction.ends_at), reason=sanction.reason)
@@ -710,8 +747,9 @@ def do_suspend_account(staff: User, user: User, *, reason: str, ends_at: datetim
     if not reason:
         raise ActionError(_("Give a reason: the member will see it."), field="reason")
     ends_at = _until(ends_at, required=False)
-    user.suspended_at, user.suspension_ends_at, user.suspension_reason = timezone.now(), ends_at, reason[:500]
-    user.save(update_fields=["suspended_at", "suspension_ends_at", "suspension_reason"])
+    if not user.suspension_in_force() or _ends_later(ends_at, user.suspension_ends_at):
+        user.suspended_at, user.suspension_ends_at, user.suspension_reason = timezone.now(), ends_at, reason[:500]
+        user.save(update_fields=["suspended_at", "suspension_ends_at", "suspension_reason"])
     sanction = Sanction.objects.create(
         kind=Sanction.Kind.SITE_SUSPEND,
         user=user,
@@ -724,6 +762,7 @@ def do_suspend_account(staff: User, user: User, *, reason: str, ends_at: datetim
         "sanction.site_suspend",
         actor=staff,
         actor_label=str(_("Site staff")),
+        target_label=user.email,  # staff-only entry (no group): the account, as the console names it
         reason=reason,
         sanction=sanction.public_id,
         ends_at=events.iso(ends_at),
@@ -735,26 +774,60 @@ def do_suspend_account(staff: User, user: User, *, reason: str, ends_at: datetim
     return sanction
 
 
+def _ends_later(ends_at: datetime | None, than: datetime | None) -> bool:
+    """Whether a bar ending at `ends_at` (None: never) outlasts one ending at `than`."""
+    return than is not None and (ends_at is None or ends_at > than)
+
+
+def _longest_in_force(sanction: Sanction) -> Sanction | None:
+    """Another sanction of the same kind on the same person (and meeting) still in force, the
+    one that ends last; None if there is none."""
+    now = timezone.now()
+    others = (
+        Sanction.objects.filter(kind=sanction.kind, user_id=sanction.user_id, lifted_at__isnull=True)
+        .filter(Q(ends_at__isnull=True) | Q(ends_at__gt=now))
+        .exclude(pk=sanction.pk)
+    )
+    # A site suspension has no membership; the others are on the same one (or none) too.
+    others = others.filter(membership=sanction.membership)
+    if sanction.kind == Sanction.Kind.REMOVE_FROM_MEETING:
+        others = others.filter(meeting=sanction.meeting)
+    return max(others, key=lambda other: (other.ends_at is None, other.ends_at or now), default=None)
+
+
 def _lift(sanction: Sanction) -> None:
-    """Undo what a sanction set, if it is still the one in force."""
+    """Undo what a sanction set. Where another sanction of the same kind still holds on the
+    person (two overlapping suspensions, say), its bar stays: lifting one never lifts the other."""
     sanction.lifted_at = timezone.now()
     sanction.save(update_fields=["lifted_at"])
     target = sanction.membership
+    other = _longest_in_force(sanction)
     if sanction.kind == Sanction.Kind.SITE_SUSPEND:
-        User.objects.filter(pk=sanction.user_id).update(
-            suspended_at=None, suspension_ends_at=None, suspension_reason=""
-        )
+        if other is None:
+            User.objects.filter(pk=sanction.user_id).update(
+                suspended_at=None, suspension_ends_at=None, suspension_reason=""
+            )
+        else:
+            User.objects.filter(pk=sanction.user_id).update(
+                suspension_ends_at=other.ends_at, suspension_reason=other.reason
+            )
     elif target is None:
         return
     elif sanction.kind == Sanction.Kind.TIMEOUT:
-        Membership.objects.filter(pk=target.pk).update(timeout_until=None, timeout_reason="")
-    elif sanction.kind == Sanction.Kind.SUSPEND:
-        Membership.objects.filter(pk=target.pk).update(suspended_until=None, suspension_reason="")
-    elif sanction.kind == Sanction.Kind.BAN:
-        Membership.objects.filter(pk=target.pk, status=Membership.Status.BANNED).update(
-            status=Membership.Status.LEFT, banned_until=None
+        Membership.objects.filter(pk=target.pk).update(
+            timeout_until=other.ends_at if other else None, timeout_reason=other.reason if other else ""
         )
-    elif sanction.kind == Sanction.Kind.REMOVE_FROM_MEETING and sanction.meeting_id:
+    elif sanction.kind == Sanction.Kind.SUSPEND:
+        Membership.objects.filter(pk=target.pk).update(
+            suspended_until=other.ends_at if other else None, suspension_reason=other.reason if other else ""
+        )
+    elif sanction.kind == Sanction.Kind.BAN:
+        banned = Membership.objects.filter(pk=target.pk, status=Membership.Status.BANNED)
+        if other is None:
+            banned.update(status=Membership.Status.LEFT, banned_until=None, role=Membership.Role.MEMBER)
+        else:
+            banned.update(banned_until=other.ends_at)
+    elif sanction.kind == Sanction.Kind.REMOVE_FROM_MEETING and sanction.meeting_id and other is None:
         RoomParticipant.objects.filter(room__meeting_id=sanction.meeting_id, membership=target).update(removed_at=None)
 
 
@@ -764,7 +837,7 @@ def do_lift(moderator: Moderator, sanction_public_id: str, reason: str) -> Sanct
     if sanction is None or sanction.membership is None:
         raise ActionError(_("There is no such decision in this group."))
     _check_may_sanction(moderator, sanction.membership)
-    if not sanction.is_in_force():
+    if not sanction.is_liftable:  # over, or done once and for all (a warning, a deletion)
         raise ActionError(_("This decision is no longer in force."))
     _lift(sanction)
     audit(
@@ -798,6 +871,7 @@ def do_lift_account_suspension(staff: User, sanction_public_id: str, reason: str
         "sanction.lifted",
         actor=staff,
         actor_label=str(_("Site staff")),
+        target_label=sanction.user.email,
         reason=(reason or "").strip(),
         sanction=sanction.public_id,
     )
@@ -832,6 +906,7 @@ def do_appeal(user: User, sanction_public_id: str, text: str) -> Appeal:
         actor_label=sanction.membership.handle if sanction.membership else user.email,
         group=sanction.group,
         target=sanction.membership,
+        target_label=user.email,  # only for a site suspension (no membership); staff-only entry
         sanction=sanction.public_id,
     )
     return appeal
@@ -851,14 +926,16 @@ def may_decide(moderator: Moderator, appeal: Appeal) -> bool:
     own = moderator.membership
     if own is None or target is None or own.pk == target.pk:
         return False
-    return own.is_owner or not target.is_facilitator
+    if target.role == Membership.Role.OWNER:
+        return False  # only staff decide about owners
+    return own.is_owner or target.role == Membership.Role.MEMBER
 
 
 @transaction.atomic
 def do_decide_appeal(moderator: Moderator, appeal_id: int, *, overturn: bool, note: str = "") -> Appeal:
     """Keep or overturn a decision. Someone other than whoever made it decides."""
     appeal = (
-        Appeal.objects.select_for_update()
+        Appeal.objects.select_for_update(of=("self",))  # sanction.membership is a nullable (outer) join
         .select_related("sanction__membership", "sanction__user")
         .filter(pk=appeal_id)
         .first()
@@ -884,6 +961,7 @@ def do_decide_appeal(moderator: Moderator, appeal_id: int, *, overturn: bool, no
         actor_label=moderator.label,
         group=appeal.sanction.group,
         target=appeal.sanction.membership,
+        target_label=appeal.sanction.user.email,  # only for a site suspension (no membership)
         reason=appeal.decision_note,
         sanction=appeal.sanction.public_id,
     )
@@ -938,7 +1016,8 @@ def do_add_watched_word(moderator: Moderator | None, staff: User | None, phrase:
     """A word for this group (a facilitator) or, with `staff` and no moderator, for every group."""
     phrase = (phrase or "").strip()
     key = normalise(phrase)
-    if not key:
+    # "!!!" reads as "iii" (symbols stand for letters): it would match every "I".
+    if not key or not any(ch.isalpha() for ch in phrase):
         raise ActionError(_("Write a word or phrase with letters in it."), field="phrase")
     if len(phrase) > 100:
         raise ActionError(_("Keep it under 100 characters."), field="phrase")

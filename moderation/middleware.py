@@ -27,7 +27,9 @@ class SuspensionMiddleware:
             if self.open_paths is None:
                 self.open_paths = tuple(reverse(name) for name in self.OPEN_URL_NAMES)
             path = request.path
-            if not (path in self.open_paths or path.startswith(("/static/", "/moderation/standing/"))):
+            if not (
+                path in self.open_paths or path.startswith(("/static/", "/moderation/standing/", "/accounts/notices/"))
+            ):
                 until = (
                     show_time(user.suspension_ends_at, user.timezone, user.timezone).local
                     if user.suspension_ends_at

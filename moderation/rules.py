@@ -4,6 +4,7 @@ the audit log's one way in. Queries only; no imports from the room (which import
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import unicodedata
@@ -37,19 +38,23 @@ SWAPS = str.maketrans(
         "+": "t",
     }
 )
+# Digits only: the reading of a message in which symbols are punctuation ("kill!" is "kill").
+DIGIT_SWAPS = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "8": "b"})
 SEPARATOR = re.compile(r"[^a-z]+")
-REPEATS = re.compile(r"(.)\1+")
+RUNS = re.compile(r"(.)\1*")
 # Severity when one message matches several words: refusing beats alerting beats flagging.
 SEVERITY = {WatchedWord.Action.BLOCK: 3, WatchedWord.Action.CRISIS: 2, WatchedWord.Action.FLAG: 1}
 
 
-def _tokens(text: str) -> list[str]:
-    """Words as the filter sees them: no accents, one case, digits read as the letters they
-    stand for, repeated letters squeezed ("kiiill" → "kil"), and runs of single letters joined
-    ("k i l l", "k.i.l.l" → "kil")."""
+def _tokens(text: str, *, symbols_as_letters: bool = True) -> list[str]:
+    """Words as the filter sees them: no accents, one case, digits (and, unless told otherwise,
+    symbols) read as the letters they stand for, and runs of single letters joined ("k i l l",
+    "k.i.l.l" → "kill"). Repeated letters are kept: `_pattern` lets a message repeat a letter
+    more often than the watched word does ("kiiill"), never less ("as" is not "ass")."""
     text = unicodedata.normalize("NFKD", text)
-    text = "".join(ch for ch in text if not unicodedata.combining(ch)).casefold().translate(SWAPS)
-    words = [REPEATS.sub(r"\1", word) for word in SEPARATOR.split(text) if word]
+    text = "".join(ch for ch in text if not unicodedata.combining(ch)).casefold()
+    text = text.translate(SWAPS if symbols_as_letters else DIGIT_SWAPS)
+    words = [word for word in SEPARATOR.split(text) if word]
     joined: list[str] = []
     letters: list[str] = []
     for word in [*words, ""]:
@@ -57,7 +62,7 @@ def _tokens(text: str) -> list[str]:
             letters.append(word)
             continue
         if len(letters) >= 3:
-            joined.append(REPEATS.sub(r"\1", "".join(letters)))
+            joined.append("".join(letters))
         else:
             joined.extend(letters)
         letters = []
@@ -67,7 +72,19 @@ def _tokens(text: str) -> list[str]:
 
 
 def normalise(phrase: str) -> str:
+    """A watched word's key: two spellings with the same key are the same word ("Kill", "K1LL")."""
     return " ".join(_tokens(phrase))
+
+
+@functools.lru_cache(maxsize=4096)
+def _pattern(key: str) -> re.Pattern[str]:
+    """The watched word as whole words, each letter at least as often as in the word:
+    "kill" → "k{1,}i{1,}l{2,}" between spaces."""
+    words = [
+        "".join(f"{re.escape(run.group(1))}{{{len(run.group(0))},}}" for run in RUNS.finditer(word))
+        for word in key.split()
+    ]
+    return re.compile(rf"(?<!\S){' '.join(words)}(?!\S)")
 
 
 @dataclass(frozen=True)
@@ -110,18 +127,29 @@ def _forget_words(sender: type[WatchedWord], instance: WatchedWord, **kwargs: An
         logger.warning("Watched-word cache unavailable", exc_info=True)
 
 
-def watched_word_match(group: SupportGroup | int, body: str) -> Match | None:
-    """The most serious watched word (this group's or site-wide) found in `body` as whole
-    words, or None. "kill" is found in "K1LL" and "k i l l", never inside "skill"."""
+def watched_word_matches(group: SupportGroup | int, body: str) -> dict[str, str]:
+    """Every action some watched word (this group's or site-wide) asks for in `body`, with the
+    phrase that asked: {"block": "…", "crisis": "…"}. Whole words only: "kill" is found in
+    "K1LL", "kill!" and "k i l l", never inside "skill"."""
     group_id = group if isinstance(group, int) else group.pk
-    padded = f" {normalise(body)} "
-    found: Match | None = None
+    # Two readings: "$" and "!" may stand for letters ("$hit", "k!ll") or be punctuation ("kill!").
+    readings = (normalise(body), " ".join(_tokens(body, symbols_as_letters=False)))
+    found: dict[str, str] = {}
     for normalised, action, phrase in [*_watched_words(group_id), *_watched_words(None)]:
-        if not normalised or f" {normalised} " not in padded:
+        if action in found or not normalised:
             continue
-        if found is None or SEVERITY[WatchedWord.Action(action)] > SEVERITY[WatchedWord.Action(found.action)]:
-            found = Match(action, phrase)
+        if any(_pattern(normalised).search(reading) for reading in readings):
+            found[action] = phrase
     return found
+
+
+def watched_word_match(group: SupportGroup | int, body: str) -> Match | None:
+    """The most serious watched word found in `body`, or None (see watched_word_matches)."""
+    found = watched_word_matches(group, body)
+    if not found:
+        return None
+    action = max(found, key=lambda name: SEVERITY[WatchedWord.Action(name)])
+    return Match(action, found[action])
 
 
 def hidden_members(membership_id: int) -> set[str]:
@@ -140,17 +168,18 @@ def audit(
     actor_label: str,
     group: SupportGroup | int | None = None,
     target: Membership | None = None,
+    target_label: str = "",
     reason: str = "",
     **detail: Any,
 ) -> AuditEntry:
     """Add an entry to the audit log (the only way entries are made). `actor` and `group`
-    may be given as ids."""
+    may be given as ids; `target_label` names a target that is not a membership (an account)."""
     return AuditEntry.objects.create(
         group_id=group.pk if isinstance(group, SupportGroup) else group,
         actor_id=actor.pk if isinstance(actor, User) else actor,
         actor_label=actor_label[:64],
         target=target,
-        target_label=(target.handle if target is not None else "")[:64],
+        target_label=(target.handle if target is not None else target_label)[:64],
         action=action,
         reason=reason[:500],
         detail=detail,

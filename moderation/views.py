@@ -175,7 +175,10 @@ def block(request: HttpRequest, access: GroupAccess, public_id: str) -> HttpResp
 def sanction(request: HttpRequest, access: GroupAccess, public_id: str) -> HttpResponse:
     moderator = _moderator(request, access)
     report_id = request.POST.get("report", "")
-    report = actions.get_report(moderator, report_id) if report_id else None
+    try:
+        report = actions.get_report(moderator, report_id) if report_id else None
+    except ActionError as error:  # a report this moderator can't handle: as if it did not exist
+        raise Http404("No such report") from error
     form = SanctionForm(request.POST, meetings=_recent_meetings(access))
     back = (
         redirect("moderation:report", slug=access.group.slug, public_id=report.public_id)
@@ -380,21 +383,25 @@ def appeal(request: HttpRequest, access: GroupAccess, public_id: str) -> HttpRes
 def _words_page(
     request: HttpRequest, moderator: Moderator | None, staff: User | None, context: dict[str, Any]
 ) -> HttpResponse:
-    form = WatchedWordForm(request.POST or None) if request.POST.get("op") != "remove" else WatchedWordForm()
-    if request.method == "POST":
+    if request.method == "POST" and request.POST.get("op") == "remove":
+        # Removing has no form to show an error on (the form on the page is for adding).
+        word = request.POST.get("word", "")
         try:
-            if request.POST.get("op") == "remove":
-                actions.do_remove_watched_word(moderator, staff, int(request.POST.get("word", "0") or 0))
-                messages.success(request, _("That word is no longer watched."))
-                return redirect(request.path)
-            if form.is_valid():
-                actions.do_add_watched_word(moderator, staff, form.cleaned_data["phrase"], form.cleaned_data["action"])
-                messages.success(request, _("The word is watched from now on."))
-                return redirect(request.path)
+            actions.do_remove_watched_word(moderator, staff, int(word) if word.isascii() and word.isdigit() else 0)
+        except ActionError as error:
+            messages.error(request, error.message)
+        else:
+            messages.success(request, _("That word is no longer watched."))
+        return redirect(request.path)
+    form = WatchedWordForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            actions.do_add_watched_word(moderator, staff, form.cleaned_data["phrase"], form.cleaned_data["action"])
         except ActionError as error:
             add_action_error(form, error)
-        except ValueError:
-            messages.error(request, _("That word isn't watched here."))
+        else:
+            messages.success(request, _("The word is watched from now on."))
+            return redirect(request.path)
     group = moderator.group if moderator else None
     context.update({"form": form, "words": WatchedWord.objects.filter(group=group)})
     if group is not None:

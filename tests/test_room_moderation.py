@@ -115,7 +115,7 @@ async def only_presence(socket: Sock) -> None:
     """The socket is open, and nothing but presence updates came to it (and, for a blocker,
     `skip` frames: a bare seq, saying nothing about who or what)."""
     for frame in await socket.alive():
-        assert frame["type"] == "presence" or set(frame) == {"type", "seq"} and frame["type"] == "skip", frame
+        assert frame["type"] == "presence" or (set(frame) == {"type", "seq"} and frame["type"] == "skip"), frame
 
 
 # --- report ---------------------------------------------------------------------------------------
@@ -415,6 +415,24 @@ async def test_watched_words_on_send(circle, alice, bob, owen, dana, settings) -
     await sockets["alice"].send({"type": "send", "client_id": "c-both", "body": "pills could kill"})
     await sockets["alice"].error("watched_word")
     assert await db(report_count) == 1
+    for socket in everyone:
+        await only_presence(socket)
+
+    # A blocked word never silences a crisis: refused, but the sender still gets help and the
+    # facilitators still hear (about a message nobody else saw).
+    await sockets["alice"].send({"type": "send", "client_id": "c-crisis", "body": "I want to end it all, kill it"})
+    frames = [await sockets["alice"].next_frame() for _ in range(2)]
+    assert sorted((frame["type"], frame.get("kind") or frame.get("code")) for frame in frames) == [
+        ("error", "watched_word"),
+        ("notice", "crisis"),
+    ]
+    for name in ("bob", "owen"):
+        alert = await sockets[name].next_frame()
+        assert (alert["type"], alert["seq"]) == ("alert", None)
+        assert alert["message"] == (
+            "Quiet Harbor may be in crisis (in a message that was not sent). "
+            "Crisis resources were sent to them privately."
+        )
     for socket in everyone:
         await only_presence(socket)
 

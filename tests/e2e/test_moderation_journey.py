@@ -176,7 +176,9 @@ def test_alice_reports_bob_times_out_the_author_and_alice_is_told(
     menu.get_by_role("button", name="Report…").click()
     dialog.get_by_label("Threats").check()
     dialog.get_by_role("button", name="Send the report").click()
-    expect(dialog.get_by_role("alert")).to_have_text("You have already reported this message. The facilitators have it.")
+    expect(dialog.get_by_role("alert")).to_have_text(
+        "You have already reported this message. The facilitators have it."
+    )
     expect(dialog).to_be_visible()
     dialog.get_by_role("button", name="Cancel").click()
     expect(dialog).to_be_hidden()
