@@ -7,7 +7,7 @@ PY := $(BIN)/python
 # Local development: DEBUG on unless the environment says otherwise.
 export DEBUG ?= 1
 
-.PHONY: run venv migrate demo test test-fast lint format e2e bench bench-room clean
+.PHONY: run venv migrate demo test test-fast lint format e2e bench bench-room bench-reminders clean
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	@command -v $(PYTHON) >/dev/null || { echo "Hearth needs $(PYTHON) (Python 3.11)"; exit 1; }
@@ -50,11 +50,15 @@ format: venv
 
 ## bench: page latency; bench/asgi.py and bench/bare.py are helpers of bench-room, not benchmarks
 bench: venv
-	@for script in $(filter-out bench/bench_room.py,$(wildcard bench/bench_*.py)); do echo "== $$script"; $(PY) $$script || exit 1; done
+	@for script in $(filter-out bench/bench_room.py bench/bench_reminders.py,$(wildcard bench/bench_*.py)); do echo "== $$script"; $(PY) $$script || exit 1; done
 
 ## bench-room: room delivery through 2 uvicorn processes on Redis vs a bare consumer (needs Redis)
 bench-room: venv
 	$(PY) bench/bench_room.py
+
+## bench-reminders: 10,000 due reminders sent by 2 Celery workers on Redis to an in-process SMTP server (needs Redis)
+bench-reminders: venv
+	$(PY) bench/bench_reminders.py
 
 clean:
 	rm -rf var/ .pytest_cache .mypy_cache .ruff_cache

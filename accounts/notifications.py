@@ -207,11 +207,11 @@ def deliver(notice_id: int, token: str | None = None) -> str:
         return "nothing to do"
     user = notice.user
     if not user.is_active or notice.kind not in user.email_kinds or is_muted(user, notice.group_id):
-        outbox.mark(Notice, notice.pk, Notice.Status.SKIPPED)
+        outbox.mark(Notice, notice.pk, Notice.Status.SKIPPED, token)
         return "skipped"
     later = quiet_hours_end(user, timezone.now())
     if later is not None:
-        outbox.release(Notice, notice.pk, later)
+        outbox.release(Notice, notice.pk, later, token)
         return "held for quiet hours"
     try:
         build_email(notice).send()
@@ -224,5 +224,5 @@ def deliver(notice_id: int, token: str | None = None) -> str:
         if final:
             logger.warning("Notice %s email failed for good: %s", notice.pk, error)
         return "failed" if final else "will retry"
-    outbox.mark(Notice, notice.pk, Notice.Status.SENT)
+    outbox.mark(Notice, notice.pk, Notice.Status.SENT, token)
     return "sent"

@@ -78,17 +78,20 @@ def claim_one(model: type[D], pk: int) -> str | None:
     return token if claimed else None
 
 
-def mark(model: type[D], pk: int, status: str) -> None:
-    """Finish a claimed row: sent or skipped."""
+def mark(model: type[D], pk: int, status: str, token: str) -> bool:
+    """Finish a row claimed with `token`: sent or skipped. False if the claim is no longer
+    this one (it went stale and another run took the row): then that run finishes it."""
     changes: dict[str, object] = {"status": status}
     if status == Delivery.Status.SENT:
         changes["sent_at"] = timezone.now()
-    model._default_manager.filter(pk=pk, status=Delivery.Status.CLAIMED).update(**changes)
+    return bool(
+        model._default_manager.filter(pk=pk, status=Delivery.Status.CLAIMED, claim_token=token).update(**changes)
+    )
 
 
-def release(model: type[D], pk: int, send_at: datetime) -> None:
-    """Give a claimed row back, due again at `send_at` (quiet hours hold it back)."""
-    model._default_manager.filter(pk=pk, status=Delivery.Status.CLAIMED).update(
+def release(model: type[D], pk: int, send_at: datetime, token: str) -> None:
+    """Give a row claimed with `token` back, due again at `send_at` (quiet hours hold it back)."""
+    model._default_manager.filter(pk=pk, status=Delivery.Status.CLAIMED, claim_token=token).update(
         status=Delivery.Status.PENDING, send_at=send_at, claim_token=""
     )
 

@@ -120,11 +120,11 @@ def send_reminder(reminder_id: int, token: str) -> str:
     meeting, membership = reminder.meeting, reminder.membership
     user = membership.user
     if not _still_wanted(reminder) or membership.muted or reminder.kind not in user.reminder_offsets:
-        outbox.mark(Reminder, reminder.pk, Reminder.Status.SKIPPED)
+        outbox.mark(Reminder, reminder.pk, Reminder.Status.SKIPPED, token)
         return "skipped"
     later = quiet_hours_end(user, timezone.now())
     if later is not None:  # quiet hours changed since it was planned
-        outbox.release(Reminder, reminder.pk, later)
+        outbox.release(Reminder, reminder.pk, later, token)
         return "held for quiet hours"
     with translation.override(user.language):
         shown = show_time(meeting.starts_at, user.timezone, meeting.group.timezone)
@@ -135,6 +135,10 @@ def send_reminder(reminder_id: int, token: str) -> str:
         discreet_subject = _("Reminder: appointment at %(time)s") % params
         discreet_text = _("This is a reminder of your appointment on %(when)s.") % params
     with transaction.atomic():
+        # Marked first, on this claim's token: if the claim went stale and another run took the
+        # row meanwhile, that run makes the notice, and this one makes none.
+        if not outbox.mark(Reminder, reminder.pk, Reminder.Status.SENT, token):
+            return "nothing to do"
         notice = do_notify(
             user,
             NoticeKind.REMINDER,
@@ -146,7 +150,6 @@ def send_reminder(reminder_id: int, token: str) -> str:
             discreet_text=discreet_text,
             send_now=False,
         )
-        outbox.mark(Reminder, reminder.pk, Reminder.Status.SENT)
     if notice.status == notice.Status.PENDING and notice.send_at <= timezone.now():
         deliver(notice.pk)  # here rather than as a second task; a failure is retried by dispatch
     return "sent"

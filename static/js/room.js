@@ -378,7 +378,7 @@ function startRoom(root) {
     renderRoom(frame.room);
     renderPresence(frame.presence);
     renderHands(frame.hands);
-    if (me.muted_until) setMuted(me.muted_until, "");
+    if (me.muted_until) setMuted(me.muted_until, me.mute_reason ? t("reasonIs", { reason: me.mute_reason }) : "");
     else clearMuted("");
     // Always catch up, from wherever this page is (0 the first time).
     catchingUp = true;
