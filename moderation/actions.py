@@ -382,6 +382,18 @@ def _locked(moderator: Moderator, report: Report) -> Report:
     return locked
 
 
+def _audit_report(moderator: Moderator, report: Report, action: str, *, reason: str = "") -> None:
+    audit(
+        action,
+        actor=moderator.user,
+        actor_label=moderator.label,
+        group=report.group,
+        target=report.subject,
+        reason=reason,
+        report=report.public_id,
+    )
+
+
 @transaction.atomic
 def do_assign(moderator: Moderator, report: Report) -> None:
     """Take a report: it is yours, and in review."""
@@ -393,14 +405,7 @@ def do_assign(moderator: Moderator, report: Report) -> None:
     report.assignee = moderator.membership
     report.status = Report.Status.IN_REVIEW
     report.save(update_fields=["assignee", "status"])
-    audit(
-        "report.assigned",
-        actor=moderator.user,
-        actor_label=moderator.label,
-        group=report.group,
-        target=report.subject,
-        report=report.public_id,
-    )
+    _audit_report(moderator, report, "report.assigned")
     _recount(report.group)
 
 
@@ -413,14 +418,7 @@ def do_add_note(moderator: Moderator, report: Report, body: str) -> ReportNote:
     if len(body) > MAX_DETAILS:
         raise ActionError(_("Notes can be up to %(max)d characters.") % {"max": MAX_DETAILS}, field="body")
     note = ReportNote.objects.create(report=report, author=moderator.user, author_label=moderator.label, body=body)
-    audit(
-        "report.note",
-        actor=moderator.user,
-        actor_label=moderator.label,
-        group=report.group,
-        target=report.subject,
-        report=report.public_id,
-    )
+    _audit_report(moderator, report, "report.note")
     return note
 
 
@@ -437,15 +435,7 @@ def do_escalate(moderator: Moderator, report: Report, reason: str) -> None:
         raise ActionError(_("Say why site staff should look at it."), field="reason")
     report.escalated_at = timezone.now()
     report.save(update_fields=["escalated_at"])
-    audit(
-        "report.escalated",
-        actor=moderator.user,
-        actor_label=moderator.label,
-        group=report.group,
-        target=report.subject,
-        reason=reason,
-        report=report.public_id,
-    )
+    _audit_report(moderator, report, "report.escalated", reason=reason)
     _tell_staff(report)
 
 
@@ -464,14 +454,7 @@ def do_close_report(moderator: Moderator, report: Report, *, action_taken: bool,
     report.save(update_fields=["status", "action_taken", "closed_at", "assignee"])
     if note.strip():
         ReportNote.objects.create(report=report, author=moderator.user, author_label=moderator.label, body=note.strip())
-    audit(
-        "report.resolved" if action_taken else "report.dismissed",
-        actor=moderator.user,
-        actor_label=moderator.label,
-        group=report.group,
-        target=report.subject,
-        report=report.public_id,
-    )
+    _audit_report(moderator, report, "report.resolved" if action_taken else "report.dismissed")
     reporter = report.reporter
     if reporter is not None:
         with translation.override(reporter.user.language):
