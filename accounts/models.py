@@ -116,6 +116,10 @@ class User(AbstractBaseUser, PermissionsMixin):
     suspended_at = models.DateTimeField(null=True, blank=True)
     suspension_ends_at = models.DateTimeField(null=True, blank=True)
     suspension_reason = models.CharField(max_length=500, blank=True)
+    # Account deletion (docs/privacy.md): deactivated at deleted_at; personal data erased at
+    # erased_at, once the grace period is over and no moderation case holds it.
+    deleted_at = models.DateTimeField(null=True, blank=True)
+    erased_at = models.DateTimeField(null=True, blank=True)
 
     objects: ClassVar[UserManager] = UserManager()
 
