@@ -17,6 +17,7 @@ import dj_database_url
 import django_stubs_ext
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.crypto import salted_hmac
 from redis.connection import parse_url as parse_redis_url
 
 from lib.env import email_settings, env, envbool, envint, envlist
@@ -253,6 +254,9 @@ AXES_USERNAME_FORM_FIELD = "username"
 AXES_USERNAME_CALLABLE = "accounts.backends.axes_username"
 AXES_LOCKOUT_CALLABLE = "accounts.views.locked_out"
 AXES_RESET_ON_SUCCESS = True
+# No log of every successful login's address and browser: the sessions page keeps what a
+# person needs to see (docs/privacy.md), and nothing more is kept about where they log in from.
+AXES_DISABLE_ACCESS_LOG = True
 AXES_VERBOSE = False
 AXES_IPWARE_PROXY_COUNT = envint("PROXY_COUNT", 0) or None
 AXES_IPWARE_META_PRECEDENCE_ORDER = (
@@ -339,6 +343,14 @@ warnings.filterwarnings(
 # Where Quick exit sends people: a neutral, common site. location.replace() keeps Hearth
 # out of the tab's Back history.
 QUICK_EXIT_URL = env("QUICK_EXIT_URL", "https://weather.com/")
+# Discreet mode (a per-device choice, docs/privacy.md): every tab, bookmark and history entry
+# shows this neutral title and a plain icon instead of Hearth's.
+DISCREET_TITLE = env("DISCREET_TITLE", "Notes")
+# How long a new group keeps room messages after each meeting (each group can change it, 1-365).
+MESSAGE_RETENTION_DAYS = envint("MESSAGE_RETENTION_DAYS", 30)
+DISCREET_COOKIE_NAME = "hearth_discreet"
+# Where personal data questions go, named on the privacy page (blank: site staff, via a report).
+PRIVACY_CONTACT = env("PRIVACY_CONTACT")
 # The crisis resources page: a JSON file with the same shape as lib.crisis.DEFAULT_RESOURCES
 # replaces the built-in international list.
 CRISIS_RESOURCES_FILE = env("CRISIS_RESOURCES_FILE")
@@ -363,6 +375,13 @@ FORM_RENDERER = "lib.forms.FormRenderer"
 # Staff, and people given the "groups.add_supportgroup" permission, can create groups; with
 # this on, every member can.
 GROUP_CREATION_OPEN = envbool("GROUP_CREATION_OPEN", False)
+# The key of the no-contact list's email hashes (groups/no_contact.py). By default derived
+# from SECRET_KEY with its own salt; set it on its own so that rotating SECRET_KEY keeps every
+# member's list working (a new key makes every stored entry match nobody).
+NO_CONTACT_KEY = (
+    env("NO_CONTACT_KEY")
+    or salted_hmac("hearth.no-contact.key", "v1", secret=SECRET_KEY, algorithm="sha256").hexdigest()
+)
 
 # --- Meeting rooms --------------------------------------------------------------------
 ROOM_OPENS_MINUTES_BEFORE = envint("ROOM_OPENS_MINUTES_BEFORE", 10)

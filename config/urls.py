@@ -9,6 +9,9 @@ admin.site.site_title = "Hearth admin"
 urlpatterns = [
     path("", lib_views.home, name="home"),
     path("help/", lib_views.get_help, name="help"),
+    path("safety/", lib_views.device_safety, name="device_safety"),
+    path("safety/discreet/", lib_views.discreet_mode, name="discreet_mode"),
+    path("privacy/", lib_views.privacy, name="privacy"),
     path("healthz", lib_views.healthz, name="healthz"),
     path("accounts/", include("accounts.urls")),
     path("groups/", include("groups.urls")),

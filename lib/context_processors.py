@@ -4,9 +4,18 @@ from django.conf import settings
 from django.http import HttpRequest
 
 
+def discreet_mode(request: HttpRequest) -> bool:
+    """Whether this device asked for discreet mode: a neutral title and icon on every page."""
+    return request.COOKIES.get(settings.DISCREET_COOKIE_NAME) == "1"
+
+
 def safety(request: HttpRequest) -> dict[str, object]:
     """What the safety chrome on every page needs."""
-    return {"QUICK_EXIT_URL": settings.QUICK_EXIT_URL}
+    return {
+        "QUICK_EXIT_URL": settings.QUICK_EXIT_URL,
+        "DISCREET_MODE": discreet_mode(request),
+        "DISCREET_TITLE": settings.DISCREET_TITLE,
+    }
 
 
 def notices(request: HttpRequest) -> dict[str, object]:

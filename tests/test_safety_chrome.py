@@ -13,6 +13,8 @@ from django.urls import reverse
 PUBLIC_PAGES = [
     reverse("home"),
     reverse("help"),
+    reverse("device_safety"),
+    reverse("privacy"),
     reverse("accounts:login"),
     reverse("accounts:signup"),
     reverse("accounts:password_reset"),
