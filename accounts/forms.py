@@ -183,3 +183,37 @@ class QueuedPasswordResetForm(PasswordResetForm):
         domain = domain_override or (request.get_host() if request is not None else "localhost")
         for user in self.get_users(self.cleaned_data["email"]):
             enqueue_on_commit(send_password_reset_email, user.pk, domain, use_https)
+
+
+class TwoFactorCodeForm(forms.Form):
+    """A code from the authenticator app (or, when logging in, a recovery code)."""
+
+    code = forms.CharField(
+        label=_("Code"),
+        max_length=32,
+        widget=forms.TextInput(
+            attrs={"autocomplete": "one-time-code", "autofocus": True, "spellcheck": "false", "autocapitalize": "off"}
+        ),
+        error_messages={"required": _("Type the code your authenticator app shows.")},
+    )
+
+    def __init__(self, *args: Any, setup: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["code"]
+        if setup:
+            field.help_text = _("The 6 digits your app shows for Hearth now.")
+            field.widget.attrs.update({"inputmode": "numeric", "pattern": "[0-9 ]*"})
+        else:
+            field.help_text = _("The 6 digits your authenticator app shows, or one of your recovery codes.")
+
+
+class ConfirmIdentityForm(forms.Form):
+    """Before a change to two-factor authentication: the password, or a current code."""
+
+    password_or_code = forms.CharField(
+        label=_("Your password, or a code from your app"),
+        max_length=200,
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+        error_messages={"required": _("Type your password, or a code from your authenticator app.")},
+    )

@@ -181,3 +181,52 @@ class Notice(Delivery):
 
     def __str__(self) -> str:
         return self.text
+
+
+class UserSession(models.Model):
+    """One logged-in session of a person, for their sessions page (docs/privacy.md).
+
+    Deleting the session (log-out, expiry clean-up, "log out everywhere else") deletes this
+    row with it. No IP address or raw User-Agent is kept: only a short browser description."""
+
+    public_id = models.CharField(max_length=16, unique=True, default=public_id, editable=False)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="login_sessions")
+    session = models.OneToOneField("sessions.Session", on_delete=models.CASCADE, related_name="+")
+    browser = models.CharField(max_length=40, blank=True)  # "Firefox"; "" when not recognised
+    platform = models.CharField(max_length=40, blank=True)  # "Windows"; "" when not recognised
+    created_at = models.DateTimeField(default=timezone.now)
+    # Touched by accounts.middleware.SessionActivityMiddleware at most every few minutes.
+    last_seen_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ("-last_seen_at", "-pk")
+
+    def __str__(self) -> str:
+        return f"{self.browser or '?'} / {self.platform or '?'}"
+
+
+class TwoFactor(models.Model):
+    """A person's TOTP two-factor authentication, once confirmed with a code.
+
+    The secret is stored encrypted (accounts.two_factor) and never shown after setup.
+    `last_step` is the time step of the last code accepted: a code is good once only."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="two_factor")
+    encrypted_secret = models.TextField()
+    last_step = models.BigIntegerField(default=0)
+    enabled_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"two-factor #{self.pk}"
+
+
+class RecoveryCode(models.Model):
+    """A one-time code for logging in without the authenticator app. Only a salted hash is
+    kept; `used_at` is set, once, by a conditional update."""
+
+    two_factor = models.ForeignKey(TwoFactor, on_delete=models.CASCADE, related_name="recovery_codes")
+    code_hash = models.CharField(max_length=100)  # "salt$sha256-hex"
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"recovery code #{self.pk}"

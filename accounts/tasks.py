@@ -63,3 +63,13 @@ def dispatch_notices() -> int:
     if ids:
         logger.info("Dispatched %d notice emails", len(ids))
     return len(ids)
+
+
+@shared_task
+def erase_deleted_accounts() -> dict[str, int]:
+    """Nightly: erase the personal data of accounts deleted more than the grace period ago,
+    except those a moderation case still holds (docs/privacy.md). Safe to run twice."""
+    # accounts.lifecycle builds on every app (and accounts.actions imports this module).
+    from accounts import lifecycle
+
+    return lifecycle.erase_deleted_accounts()

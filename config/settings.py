@@ -15,6 +15,7 @@ from pathlib import Path
 
 import dj_database_url
 import django_stubs_ext
+from celery.schedules import crontab
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.crypto import salted_hmac
@@ -79,8 +80,10 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "accounts.middleware.UserPreferencesMiddleware",
+    "accounts.middleware.SessionActivityMiddleware",
     "moderation.middleware.SuspensionMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "accounts.middleware.TwoFactorRequiredMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     # Axes must come last: it turns a lockout raised during login into the lockout page.
@@ -199,7 +202,21 @@ CELERY_BEAT_SCHEDULE = {
         "task": "meetings.tasks.flag_meetings_needing_facilitator",
         "schedule": timedelta(minutes=15),
     },
+    # Room messages past their group's retention period (docs/privacy.md), at a quiet hour.
+    "purge-expired-messages": {
+        "task": "meetings.tasks.purge_expired_messages",
+        "schedule": crontab(hour=3, minute=30),
+    },
+    # Deleted accounts past their grace period lose their personal data (docs/privacy.md).
+    "erase-deleted-accounts": {
+        "task": "accounts.tasks.erase_deleted_accounts",
+        "schedule": crontab(hour=4, minute=0),
+    },
 }
+# Rows the message purge deletes per transaction: small enough never to hold a long lock.
+MESSAGE_PURGE_BATCH_SIZE = envint("MESSAGE_PURGE_BATCH_SIZE", 1000)
+if MESSAGE_PURGE_BATCH_SIZE < 1:
+    raise ImproperlyConfigured(f"MESSAGE_PURGE_BATCH_SIZE must be at least 1, got {MESSAGE_PURGE_BATCH_SIZE}")
 
 # --- Email ----------------------------------------------------------------------------
 EMAIL_URL = env("EMAIL_URL")
@@ -231,6 +248,10 @@ AUTHENTICATION_BACKENDS = [
     "django.contrib.auth.backends.ModelBackend",
 ]
 LOGIN_URL = "accounts:login"
+# Days between deleting an account and erasing its personal data (docs/privacy.md).
+ACCOUNT_ERASURE_GRACE_DAYS = envint("ACCOUNT_ERASURE_GRACE_DAYS", 14)
+if ACCOUNT_ERASURE_GRACE_DAYS < 0:
+    raise ImproperlyConfigured(f"ACCOUNT_ERASURE_GRACE_DAYS must be 0 or more, got {ACCOUNT_ERASURE_GRACE_DAYS}")
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "home"
 PASSWORD_RESET_TIMEOUT = 60 * 60 * 3
@@ -262,6 +283,13 @@ AXES_IPWARE_PROXY_COUNT = envint("PROXY_COUNT", 0) or None
 AXES_IPWARE_META_PRECEDENCE_ORDER = (
     ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"] if AXES_IPWARE_PROXY_COUNT else ["REMOTE_ADDR"]
 )
+
+# Two-factor authentication (docs/privacy.md). Staff must use it in production unless this
+# says otherwise (off by default under DEBUG, for local development and tests); group owners
+# only when asked for. The issuer is the name authenticator apps show beside the codes.
+TWO_FACTOR_REQUIRED_FOR_STAFF = envbool("TWO_FACTOR_REQUIRED_FOR_STAFF", not DEBUG)
+TWO_FACTOR_REQUIRED_FOR_OWNERS = envbool("TWO_FACTOR_REQUIRED_FOR_OWNERS", False)
+TWO_FACTOR_ISSUER = env("TWO_FACTOR_ISSUER", "Hearth")
 
 # --- Sessions and cookies --------------------------------------------------------------
 SESSION_ENGINE = "django.contrib.sessions.backends.db"

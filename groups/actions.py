@@ -28,8 +28,9 @@ from django.utils.translation import gettext as _
 
 from accounts.actions import do_notify
 from accounts.models import NoticeKind, User
+from groups import no_contact
 from groups.handles import clean_handle, handle_key, suggest_handle, validate_handle
-from groups.models import HandleChange, Invite, Membership, SupportGroup, hash_invite_token
+from groups.models import HandleChange, Invite, Membership, NoContactEntry, SupportGroup, hash_invite_token
 from lib.errors import ActionError
 from lib.timefmt import show_time, zone
 
@@ -347,16 +348,26 @@ def do_join_group(
     accepted_guidelines: bool,
     message: str = "",
     invite_token: str | None = None,
+    confirmed_no_contact: bool = False,
 ) -> Membership:
     """Join (open group or invite) or ask to join (approval group) under `handle`.
 
     An invite is used up atomically: two people racing for its last use cannot both get in.
+    Someone on the person's no-contact list being a member stops them until they confirm;
+    the facilitators are then alerted, and a listed person joining alerts whoever listed them
+    (groups.no_contact). The listed person's join looks and works the same either way.
     """
     group = access.group
     invite = _claim_invite(group, invite_token) if invite_token else None
     check_can_ask_to_join(access, via_invite=invite is not None)
     if not accepted_guidelines:
         raise ActionError(_("Please read and accept the group's guidelines to join."), field="accept_guidelines")
+    listed = no_contact.listed_members(user, group)
+    if listed and not confirmed_no_contact:
+        raise ActionError(
+            _("Someone on your no-contact list is a member of this group. Tick the box to join anyway."),
+            field="confirm_no_contact",
+        )
     membership = access.membership or Membership(group=group, user=user)
     handle = check_handle(group, handle, exclude=membership if membership.pk else None)
     now = timezone.now()
@@ -373,6 +384,7 @@ def do_join_group(
     membership.joined_at = now if joins_now else None
     membership.left_at = None
     _save_handle_or_explain(membership)
+    no_contact.after_joining(membership, listed=listed, warned=True)
     return membership
 
 
@@ -409,6 +421,8 @@ def do_decide_request(access: GroupAccess, public_id: str, *, approve: bool, mes
             text += " " + _("Message from the facilitators: %(message)s") % {"message": membership.decision_message}
     url = reverse("groups:detail", args=[group.slug]) if approve else ""
     do_notify(membership.user, NoticeKind.MEMBERSHIP, text, url=url, group=group)
+    if approve:
+        no_contact.after_joining(membership)
     return membership
 
 
@@ -540,3 +554,33 @@ def do_withdraw_request(membership: Membership) -> None:
     membership.status = Membership.Status.LEFT
     membership.left_at = timezone.now()
     membership.save(update_fields=["status", "left_at"])
+
+
+# --- No-contact list (rules in groups.no_contact) ---------------------------------------------
+
+
+@transaction.atomic
+def do_add_no_contact(owner: User, email: str, label: str = "") -> tuple[NoContactEntry, list[no_contact.Conflict]]:
+    """Put someone on the owner's no-contact list: only the email's keyed hash is stored.
+
+    Returns the entry and the owner's groups that person is already in; for each, the owner
+    gets a private notice and the group's facilitators an alert, as when the person joins."""
+    address = no_contact.check_email(email)
+    label = no_contact.check_label(label)
+    User.objects.select_for_update().filter(pk=owner.pk).first()  # one change to a list at a time: the cap holds
+    key = no_contact.email_key(address)
+    no_contact.check_can_add(owner, key)
+    entry = NoContactEntry.objects.create(owner=owner, email_key=key, label=label)
+    shared = no_contact.shared_with(owner, key)
+    for conflict in shared:
+        no_contact.tell_lister(owner, conflict.listed.group)
+        no_contact.alert_runners(conflict.listed.group, [conflict], "joined")
+    return entry, shared
+
+
+@transaction.atomic
+def do_remove_no_contact(owner: User, public_id: str) -> None:
+    """Take someone off the owner's list; another person's entry answers 404, unchanged."""
+    deleted, _rows = NoContactEntry.objects.filter(owner=owner, public_id=public_id).delete()
+    if not deleted:
+        raise Http404("No such entry")

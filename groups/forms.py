@@ -8,7 +8,7 @@ from django.utils.translation import pgettext_lazy
 
 from accounts.timezones import UNKNOWN_TIMEZONE, timezone_choices
 from groups.handles import MAX_LENGTH
-from groups.models import GROUP_LANGUAGES, Membership, SupportGroup, Topic, slug_validator
+from groups.models import GROUP_LANGUAGES, Membership, SupportGroup, Topic, slug_validator, validate_slug_not_reserved
 from lib.crisis import all_regions
 
 HANDLE_HELP = _(
@@ -94,7 +94,7 @@ class GroupForm(forms.ModelForm[SupportGroup]):
     slug = forms.CharField(
         label=_("Web address"),
         max_length=60,
-        validators=[slug_validator],
+        validators=[slug_validator, validate_slug_not_reserved],
         help_text=_("Part of the group's address: lower-case letters, numbers and hyphens."),
     )
     timezone = forms.ChoiceField(
@@ -165,3 +165,33 @@ class InviteForm(forms.Form):
 
 class RoleForm(forms.Form):
     role = forms.ChoiceField(choices=Membership.Role.choices)
+
+
+class NoContactForm(forms.Form):
+    """Someone to add to your no-contact list. The address is checked by the action
+    (groups.no_contact.check_email), which gives the message; it is never kept."""
+
+    email = forms.CharField(
+        label=_("Their email address"),
+        required=False,
+        help_text=_("Any address they might use to sign up. It is kept only as a scrambled fingerprint."),
+        # No autocomplete: a browser must not offer this address to whoever uses the device next.
+        widget=forms.EmailInput(attrs={"autocomplete": "off", "spellcheck": "false", "autocapitalize": "none"}),
+    )
+    label = forms.CharField(
+        label=_("A private note (optional)"),
+        required=False,
+        max_length=40,
+        help_text=_(
+            "Only you see it, to tell your entries apart. Use initials or a word only you understand, "
+            "not a full name: someone with your device could read it."
+        ),
+        widget=forms.TextInput(attrs={"autocomplete": "off"}),
+    )
+
+
+def ask_to_confirm_no_contact(form: forms.Form) -> None:
+    """The extra tick box on a join form when someone on the person's list is a member."""
+    form.fields["confirm_no_contact"] = forms.BooleanField(
+        label=_("I understand, and I want to join this group anyway"), required=False
+    )

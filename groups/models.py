@@ -5,6 +5,7 @@ from datetime import datetime
 from typing import ClassVar
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.utils.timezone import now
@@ -12,6 +13,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.timezones import validate_timezone
 from lib.ids import public_id
+from lib.privacy import RETENTION_LONGEST_DAYS, RETENTION_SHORTEST_DAYS, default_retention_days
 
 FORMER_MEMBER = _("former member")
 
@@ -32,6 +34,14 @@ slug_validator = RegexValidator(
     _("Use lower-case letters, numbers and single hyphens between words, such as “tuesday-evening-circle”."),
     code="invalid_slug",
 )
+
+# Addresses taken by pages under /groups/: a group there could never be reached.
+RESERVED_SLUGS = frozenset({"mine", "new", "no-contact", "invite"})
+
+
+def validate_slug_not_reserved(value: str) -> None:
+    if value in RESERVED_SLUGS:
+        raise ValidationError(_("This web address is used by Hearth itself; choose another."), code="reserved_slug")
 
 
 class Topic(models.Model):
@@ -59,7 +69,7 @@ class SupportGroup(models.Model):
         _("web address"),
         max_length=60,
         unique=True,
-        validators=[slug_validator],
+        validators=[slug_validator, validate_slug_not_reserved],
         help_text=_("Part of the group's address: lower-case letters, numbers and hyphens."),
         error_messages={"unique": _("Another group already uses this web address.")},
     )
@@ -82,8 +92,8 @@ class SupportGroup(models.Model):
     )
     message_retention_days = models.PositiveSmallIntegerField(
         _("keep room messages for (days)"),
-        default=30,
-        validators=[MinValueValidator(1), MaxValueValidator(365)],
+        default=default_retention_days,
+        validators=[MinValueValidator(RETENTION_SHORTEST_DAYS), MaxValueValidator(RETENTION_LONGEST_DAYS)],
     )
     crisis_region = models.CharField(_("crisis resources region"), max_length=32, default="international")
     allow_drop_ins = models.BooleanField(
@@ -239,3 +249,25 @@ class Invite(models.Model):
         return (
             self.revoked_at is None and self.expires_at > now() and (self.max_uses is None or self.uses < self.max_uses)
         )
+
+
+class NoContactEntry(models.Model):
+    """Someone a member must never share a group with, known only by a keyed hash of their
+    email address (groups.no_contact.email_key). The address itself is never stored or logged."""
+
+    public_id = models.CharField(max_length=16, unique=True, default=public_id, editable=False)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="no_contact_entries")
+    email_key = models.CharField(max_length=64, editable=False)
+    label = models.CharField(_("private note"), max_length=40, blank=True)
+    created_at = models.DateTimeField(default=now)
+
+    class Meta:
+        ordering = ("-created_at", "-pk")
+        constraints: ClassVar = [
+            models.UniqueConstraint(fields=["owner", "email_key"], name="no_contact_once_per_person"),
+        ]
+        # When someone joins a group: whose lists hold them (one lookup by key).
+        indexes: ClassVar = [models.Index(fields=["email_key"], name="no_contact_key")]
+
+    def __str__(self) -> str:
+        return f"No-contact entry {self.public_id}"

@@ -19,7 +19,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.models import User
-from groups import actions
+from groups import actions, no_contact
 from groups.forms import (
     CreateGroupForm,
     DecisionForm,
@@ -28,9 +28,11 @@ from groups.forms import (
     HandleChangeForm,
     InviteForm,
     JoinForm,
+    NoContactForm,
     RoleForm,
+    ask_to_confirm_no_contact,
 )
-from groups.models import HandleChange, Invite, Membership
+from groups.models import HandleChange, Invite, Membership, NoContactEntry
 from lib.errors import ActionError
 from lib.forms import add_action_error, render_form_page
 from meetings.actions import upcoming_meetings
@@ -162,6 +164,10 @@ def _join_page(request: HttpRequest, access: actions.GroupAccess, *, invite_toke
     if not user.is_authenticated:
         return redirect_to_login(request.get_full_path())
     form = JoinForm(request.POST or None, initial={"handle": actions.suggested_handle(group)})
+    # Someone on this person's no-contact list is a member: warn them, and ask them to confirm.
+    listed = no_contact.listed_members(user, group)
+    if listed:
+        ask_to_confirm_no_contact(form)
     if request.method == "POST" and form.is_valid():
         try:
             membership = actions.do_join_group(
@@ -171,6 +177,7 @@ def _join_page(request: HttpRequest, access: actions.GroupAccess, *, invite_toke
                 accepted_guidelines=form.cleaned_data["accept_guidelines"],
                 message=form.cleaned_data["message"],
                 invite_token=invite_token,
+                confirmed_no_contact=form.cleaned_data.get("confirm_no_contact", False),
             )
         except ActionError as error:
             add_action_error(form, error)
@@ -181,9 +188,24 @@ def _join_page(request: HttpRequest, access: actions.GroupAccess, *, invite_toke
                 messages.success(
                     request, _("Your request is with the facilitators. You'll get a notice when they answer.")
                 )
+            if listed:
+                messages.info(
+                    request,
+                    _(
+                        "The group's facilitators have been told privately that someone here is on your "
+                        "no-contact list, so they can help keep you apart. Nobody else has been told."
+                    ),
+                )
             return redirect("groups:detail", slug=group.slug)
+    if listed:
+        no_contact.note_warning_shown(user, group, listed)
     joins_now = invite_token is not None or group.join_policy == group.JoinPolicy.OPEN
-    return render_form_page(request, "groups/join.html", {"group": group, "form": form, "joins_now": joins_now}, form)
+    return render_form_page(
+        request,
+        "groups/join.html",
+        {"group": group, "form": form, "joins_now": joins_now, "no_contact_warning": bool(listed)},
+        form,
+    )
 
 
 @require_http_methods(["GET", "POST"])
@@ -272,10 +294,18 @@ def group_settings(request: HttpRequest, access: actions.GroupAccess) -> HttpRes
 @require_GET
 @group_page(actions.require_facilitator)
 def join_requests(request: HttpRequest, access: actions.GroupAccess) -> HttpResponse:
+    requests = list(actions.pending_requests(access.group).select_related("user"))
+    # A request that conflicts with a member's no-contact list is flagged (never to the listed person).
+    conflicts = no_contact.request_conflicts(access.group, requests, request.user)  # type: ignore[arg-type]
     return render(
         request,
         "groups/requests.html",
-        {"group": access.group, "requests": actions.pending_requests(access.group), "form": DecisionForm()},
+        {
+            "group": access.group,
+            "requests": requests,
+            "rows": [(row, conflicts.get(row.pk, [])) for row in requests],
+            "form": DecisionForm(),
+        },
     )
 
 
@@ -383,3 +413,60 @@ def set_role(request: HttpRequest, access: actions.GroupAccess, public_id: str) 
         if access.membership is not None and target.pk == access.membership.pk and not access.is_staff:
             return redirect("groups:detail", slug=slug)  # stepped down: the members page may be closed now
     return redirect("groups:members", slug=slug)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def no_contact_list(request: HttpRequest) -> HttpResponse:
+    """The member's own no-contact list: add by email (kept only as a keyed hash), remove."""
+    user: User = request.user  # type: ignore[assignment]
+    form = NoContactForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        address = form.cleaned_data["email"]
+        try:
+            _entry, shared = actions.do_add_no_contact(user, address, form.cleaned_data["label"])
+        except ActionError as error:
+            add_action_error(form, error)
+            if _is_complete_address(address):
+                # Refused for another reason (already listed, own address, list full): the
+                # address is not shown back, so the page never holds a listed address.
+                data = request.POST.copy()
+                data["email"] = ""
+                form.data = data
+        else:
+            messages.success(request, _("Added to your list. Nobody has been told."))
+            if shared:
+                groups = ", ".join(sorted({conflict.listed.group.name for conflict in shared}))
+                messages.warning(
+                    request,
+                    _(
+                        "The person you just added is a member of a group you are in: %(groups)s. They have "
+                        "not been told. The group's facilitators have been alerted privately so they can help "
+                        "keep you apart. You can leave a group at any time."
+                    )
+                    % {"groups": groups},
+                )
+            return redirect("groups:no_contact")
+    entries = list(NoContactEntry.objects.filter(owner=user))
+    return render_form_page(
+        request,
+        "groups/no_contact.html",
+        {"form": form, "entries": entries, "max_entries": no_contact.MAX_ENTRIES},
+        form,
+    )
+
+
+def _is_complete_address(address: str) -> bool:
+    try:
+        no_contact.check_email(address)
+    except ActionError:
+        return False
+    return True
+
+
+@login_required
+@require_POST
+def remove_no_contact(request: HttpRequest, public_id: str) -> HttpResponse:
+    actions.do_remove_no_contact(request.user, public_id)  # type: ignore[arg-type]
+    messages.success(request, _("Removed from your list."))
+    return redirect("groups:no_contact")

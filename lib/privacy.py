@@ -105,10 +105,7 @@ def records() -> list[Record]:
                 "A report's reason, the outcome you asked for, and a copy of the reported message "
                 "and a few messages around it."
             ),
-            _(
-                "With the report, after the room's messages are deleted, so a decision can be reviewed "
-                "and appealed."
-            ),
+            _("With the report, after the room's messages are deleted, so a decision can be reviewed and appealed."),
             _(
                 "The group's facilitators and owners, and site staff. The person reported never "
                 "learns who reported them."

@@ -50,7 +50,9 @@ def discreet_mode(request: HttpRequest) -> HttpResponse:
     doesn't follow the account to other devices)."""
     turn_on = request.POST.get("discreet") == "on"
     target = request.POST.get("next", "")
-    if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+    if not url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
         target = ""
     response = redirect(target or "device_safety")
     if turn_on:
@@ -62,7 +64,11 @@ def discreet_mode(request: HttpRequest) -> HttpResponse:
             httponly=True,
             samesite="Lax",
         )
-        messages.success(request, _("Discreet mode is on for this browser: tabs and history show “%(title)s”.") % {"title": settings.DISCREET_TITLE})
+        messages.success(
+            request,
+            _("Discreet mode is on for this browser: tabs and history show “%(title)s”.")
+            % {"title": settings.DISCREET_TITLE},
+        )
     else:
         response.delete_cookie(settings.DISCREET_COOKIE_NAME, samesite="Lax")
         messages.success(request, _("Discreet mode is off for this browser."))

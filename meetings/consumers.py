@@ -20,6 +20,7 @@ from django.conf import settings
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
+from accounts.sessions import socket_group
 from lib.realtime import frame_text
 from meetings import events
 from meetings import room_actions as room
@@ -65,6 +66,9 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
             return
         session = self.session
         self.groups_joined = (session.room_group, session.member_group)
+        if login_key := getattr(self.scope.get("session"), "session_key", None):
+            # Ending this login (sessions page, password change, account deletion) closes it.
+            self.groups_joined += (socket_group(login_key),)
         if session.is_facilitator:
             self.groups_joined += (
                 events.facilitators_group(session.room_id),

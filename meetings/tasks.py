@@ -6,7 +6,7 @@ import logging
 
 from celery import shared_task
 
-from meetings import actions, reminders
+from meetings import actions, reminders, retention
 
 logger = logging.getLogger(__name__)
 
@@ -45,3 +45,11 @@ def send_reminder(reminder_id: int, token: str) -> str:
         logger.warning("send_reminder called with bad arguments: %r, %r", reminder_id, token)
         return "bad arguments"
     return reminders.send_reminder(reminder_id, token)
+
+
+@shared_task
+def purge_expired_messages() -> dict[str, int]:
+    """Delete room messages older than their group's retention period, in batches (nightly).
+    Takes no arguments: each run reads the groups' settings afresh, and a second run at the
+    same time only finds less to do (meetings/retention.py)."""
+    return retention.purge_expired_messages().as_dict()

@@ -350,8 +350,11 @@ def transcript(request: HttpRequest, access: GroupAccess, public_id: str) -> Htt
         return render(
             request, "meetings/transcript.html", {"group": access.group, "meeting": meeting, "still_open": True}
         )
+    written = room_actions.transcript(meeting)
+    # Messages were written (the room numbered some) but none is left: retention deleted them.
+    purged = room is not None and room.last_seq > 0 and not written
     return render(
         request,
         "meetings/transcript.html",
-        {"group": access.group, "meeting": meeting, "messages": room_actions.transcript(meeting), "still_open": False},
+        {"group": access.group, "meeting": meeting, "messages": written, "purged": purged, "still_open": False},
     )

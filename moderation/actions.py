@@ -279,8 +279,10 @@ def do_report_member(
         raise ActionError(_("There is no such member in this group."))
     if subject.pk == reporter.pk:
         raise ActionError(_("You can't report yourself."))
+    # A member report has no message_seq; `message` alone would not tell, since retention
+    # empties it on message reports once the room's messages are purged.
     if Report.objects.filter(
-        reporter=reporter, subject=subject, message__isnull=True, status__in=Report.OPEN_STATUSES
+        reporter=reporter, subject=subject, message_seq__isnull=True, status__in=Report.OPEN_STATUSES
     ).exists():
         raise ActionError(_("You have already reported this member. The facilitators have it."))
     report = Report.objects.create(

@@ -441,6 +441,8 @@ def test_members_cannot_create_groups_unless_the_site_allows(client: Client, ali
     [
         ("slug", "Not A Slug!", "Use lower-case letters, numbers and single hyphens"),
         ("slug", "tuesday-circle", "Another group already uses this web address."),
+        ("slug", "no-contact", "This web address is used by Hearth itself"),
+        ("slug", "mine", "This web address is used by Hearth itself"),
         ("timezone", "Moon/Base", "is not a timezone we know"),
         ("message_retention_days", "0", "greater than or equal to 1"),
         ("handle", "Admin", "reserved"),

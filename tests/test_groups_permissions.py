@@ -39,9 +39,10 @@ from django.urls import reverse
 
 import groups.urls
 from accounts.models import Notice, User
+from groups.actions import do_add_no_contact
 from groups.forms import GroupForm
 from groups.handles import handle_key
-from groups.models import HandleChange, Invite, Membership, SupportGroup, Topic
+from groups.models import HandleChange, Invite, Membership, NoContactEntry, SupportGroup, Topic
 from tests.groups_fixtures import *  # noqa: F403
 from tests.groups_fixtures import HANDLES, PERSONAS, GroupCast, build_cast, client_as, make_person
 
@@ -190,6 +191,23 @@ EXPECTED: dict[tuple[str, str], dict[str, tuple[str, ...]]] = {
         LISTED:   ("405",       "405",      "405",      "405",      "405",      "405",      "405",      "405"),
         UNLISTED: ("405",       "405",      "405",      "405",      "405",      "405",      "405",      "405"),
     },
+    # --- Each person's own no-contact list (not about one group); the entry removed is the member's
+    ("no_contact", "GET"): {
+        LISTED:   ("login",     "200",      "200",      "200",      "200",      "200",      "200",      "200"),
+        UNLISTED: ("login",     "200",      "200",      "200",      "200",      "200",      "200",      "200"),
+    },
+    ("no_contact", "POST"): {
+        LISTED:   ("login",     "→no_contact*", "→no_contact*", "→no_contact*", "→no_contact*", "→no_contact*", "→no_contact*", "→no_contact*"),  # noqa: E501
+        UNLISTED: ("login",     "→no_contact*", "→no_contact*", "→no_contact*", "→no_contact*", "→no_contact*", "→no_contact*", "→no_contact*"),  # noqa: E501
+    },
+    ("remove_no_contact", "GET"): {
+        LISTED:   ("login",     "405",      "405",      "405",      "405",      "405",      "405",      "405"),
+        UNLISTED: ("login",     "405",      "405",      "405",      "405",      "405",      "405",      "405"),
+    },
+    ("remove_no_contact", "POST"): {
+        LISTED:   ("login",     "404",      "404",      "→no_contact*", "404",  "404",      "404",      "404"),
+        UNLISTED: ("login",     "404",      "404",      "→no_contact*", "404",  "404",      "404",      "404"),
+    },
 }
 # fmt: on
 
@@ -229,7 +247,17 @@ URLS: dict[str, Callable[[GroupCast], str]] = {
     "revoke_invite": _group_url("revoke_invite", lambda cast: cast.invite.public_id),
     "members": _group_url("members"),
     "set_role": _group_url("set_role", lambda cast: cast.memberships["member"].public_id),
+    "no_contact": lambda cast: reverse("groups:no_contact"),
+    "remove_no_contact": lambda cast: reverse("groups:remove_no_contact", args=[_members_no_contact_entry(cast)]),
 }
+
+
+def _members_no_contact_entry(cast: GroupCast) -> str:
+    """The member's own no-contact entry (made once per cast): only they may remove it."""
+    entry = NoContactEntry.objects.filter(owner=cast.user("member")).first()
+    if entry is None:
+        entry, _shared = do_add_no_contact(cast.user("member"), "someone.far.away@example.org", "F")
+    return entry.public_id
 
 
 def group_form_data(group: SupportGroup, **changes: object) -> dict[str, object]:
@@ -268,6 +296,7 @@ POST_DATA: dict[str, Callable[[GroupCast], dict[str, object]]] = {
     "decide": lambda cast: {"decision": "approve", "message": "Welcome."},
     "invites": lambda cast: {"label": "for a neighbour", "valid_days": "7", "max_uses": "1"},
     "set_role": lambda cast: {"role": Membership.Role.FACILITATOR},
+    "no_contact": lambda cast: {"email": "Someone.Listed@Example.org", "label": "N"},
 }
 
 
@@ -296,6 +325,8 @@ EFFECTS: dict[str, Callable[[GroupCast, User | None], bool]] = {
     "set_role": lambda cast, user: (
         Membership.objects.get(pk=cast.memberships["member"].pk).role == Membership.Role.FACILITATOR
     ),
+    "no_contact": lambda cast, user: NoContactEntry.objects.filter(owner=user, label="N").exists(),
+    "remove_no_contact": lambda cast, user: not NoContactEntry.objects.filter(owner=user).exists(),
 }
 
 
@@ -316,6 +347,7 @@ def database_state() -> tuple[object, ...]:
         list(Invite.objects.order_by("pk").values_list("pk", "uses", "revoked_at", "max_uses", "expires_at")),
         HandleChange.objects.count(),
         Notice.objects.count(),
+        list(NoContactEntry.objects.order_by("pk").values_list("pk", "owner_id", "email_key")),
     )
 
 
@@ -340,6 +372,7 @@ def outcome(response: HttpResponse, url: str, cast: GroupCast) -> str:
         reverse("groups:invites", args=[slug]): "→invites",
         reverse("groups:members", args=[slug]): "→members",
         reverse("groups:detail", args=[NEW_GROUP_SLUG]): "→created",
+        reverse("groups:no_contact"): "→no_contact",
     }
     return targets.get(location, f"→{location}")
 
@@ -404,7 +437,9 @@ def test_every_allowed_action_has_a_specific_check() -> None:
 
 # --- Rules the matrix can't show by status alone ----------------------------------------------
 
-GROUP_SCOPED = [name for name in URLS if name not in ("directory", "mine", "create", "invite")]
+GROUP_SCOPED = [
+    name for name in URLS if name not in ("directory", "mine", "create", "invite", "no_contact", "remove_no_contact")
+]
 
 
 @pytest.mark.django_db
