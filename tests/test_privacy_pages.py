@@ -65,7 +65,11 @@ def test_privacy_page_names_the_contact_when_set(client: Client, settings) -> No
 
 def test_privacy_page_is_in_the_readers_language(client: Client) -> None:
     page = client.get(reverse("privacy"), HTTP_ACCEPT_LANGUAGE="es").content.decode()
+    assert "Qué guarda Hearth sobre ti" in page
+    assert "Mensajes de las salas" in page
     assert "30 días" in page
+    safety = client.get(reverse("device_safety"), HTTP_ACCEPT_LANGUAGE="es").content.decode()
+    assert "Activar el modo discreto" in safety
 
 
 # --- Device safety and onboarding ---------------------------------------------------------
