@@ -7,7 +7,7 @@ PY := $(BIN)/python
 # Local development: DEBUG on unless the environment says otherwise.
 export DEBUG ?= 1
 
-.PHONY: run venv migrate demo test test-fast lint format e2e bench bench-room bench-reminders clean
+.PHONY: run run-cluster venv migrate demo test test-fast lint format e2e bench bench-room bench-reminders clean
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	@command -v $(PYTHON) >/dev/null || { echo "Hearth needs $(PYTHON) (Python 3.11)"; exit 1; }
@@ -27,6 +27,11 @@ demo: migrate
 ## run: set everything up and start the ASGI server, a Celery worker and beat
 run: demo
 	@bash scripts/run-all.sh
+
+## run-cluster: the production topology on this machine (docs/deploy.md): nginx on :8100 in front of
+## 2 uvicorn processes, 2 Celery workers and 1 beat, on the local PostgreSQL and Redis
+run-cluster: venv
+	@bash scripts/run-cluster.sh
 
 ## test: lint, then the whole suite (unit, realtime, processes, browser)
 test: lint

@@ -46,6 +46,7 @@ from groups import actions as group_actions
 from groups.models import FORMER_MEMBER, HandleChange, Membership, NoContactEntry, SupportGroup
 from lib.errors import ActionError
 from meetings import actions as meeting_actions
+from meetings.attendance import ATTENDED
 from meetings.models import CalendarFeed, Meeting, Reminder, RoomEvent, RoomParticipant, RoomPresence, RotaEntry, Rsvp
 from moderation import actions as moderation_actions
 from moderation.models import Appeal, AuditEntry, Block, Report, ReportNote, Sanction
@@ -113,6 +114,7 @@ def build_export(user: User) -> dict[str, Any]:
         "profile": _export_profile(user),
         "memberships": [_export_membership(m, history.get(m.pk, []), blocks[m.pk]) for m in memberships],
         "rsvps": _export_rsvps(own_ids),
+        "meetings_attended": _export_attendance(own_ids),
         "messages": _export_messages(own_ids),
         "reports_filed": _export_reports(own_ids),
         "decisions_about_you": _export_sanctions(user),
@@ -159,8 +161,27 @@ def _export_membership(membership: Membership, changes: list[HandleChange], bloc
         "left_at": _iso(membership.left_at),
         "guidelines_accepted_at": _iso(membership.guidelines_accepted_at),
         "muted": membership.muted,
+        "show_attendance_streak": membership.show_attendance_streak,
         "members_you_blocked": blocked,
     }
+
+
+def _export_attendance(own_ids: list[int]) -> list[dict[str, Any]]:
+    """The meetings the person entered the room of, and when they first came in."""
+    attended = (
+        RoomParticipant.objects.filter(ATTENDED, membership_id__in=own_ids)
+        .select_related("room__meeting__group")
+        .order_by("first_joined_at", "pk")
+    )
+    return [
+        {
+            "group": row.room.meeting.group.name,
+            "meeting": row.room.meeting.title,
+            "starts_at": _iso(row.room.meeting.starts_at),
+            "entered_at": _iso(row.first_joined_at),
+        }
+        for row in attended
+    ]
 
 
 def _export_rsvps(own_ids: list[int]) -> list[dict[str, Any]]:

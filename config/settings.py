@@ -41,6 +41,9 @@ if not SECRET_KEY:
             "or set DEBUG=1 for local development."
         )
     SECRET_KEY = "dev-only-key-not-for-production-" + "x" * 32
+# Rotating SECRET_KEY: the previous key(s) here keep sessions, password reset and unsubscribe
+# links valid until they expire (docs/deploy.md). Comma-separated, newest first.
+SECRET_KEY_FALLBACKS = envlist("SECRET_KEY_FALLBACKS")
 
 ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"] if DEBUG else [])
 if not ALLOWED_HOSTS:
@@ -68,6 +71,7 @@ INSTALLED_APPS = [
     "groups",
     "meetings",
     "moderation",
+    "console",
 ]
 
 MIDDLEWARE = [
@@ -212,7 +216,13 @@ CELERY_BEAT_SCHEDULE = {
         "task": "accounts.tasks.erase_deleted_accounts",
         "schedule": crontab(hour=4, minute=0),
     },
+    # Proof that beat (and a worker) run: the staff console shows its age (docs/console.md).
+    "beat-heartbeat": {"task": "console.tasks.beat_heartbeat", "schedule": timedelta(minutes=1)},
 }
+# The staff console reports a problem when the heartbeat is older than this, or when more jobs
+# than QUEUE_LENGTH_ALERT wait in the Celery queue.
+BEAT_STALE_AFTER_MINUTES = envint("BEAT_STALE_AFTER_MINUTES", 5)
+QUEUE_LENGTH_ALERT = envint("QUEUE_LENGTH_ALERT", 1000)
 # Rows the message purge deletes per transaction: small enough never to hold a long lock.
 MESSAGE_PURGE_BATCH_SIZE = envint("MESSAGE_PURGE_BATCH_SIZE", 1000)
 if MESSAGE_PURGE_BATCH_SIZE < 1:

@@ -17,6 +17,7 @@ urlpatterns = [
     path("groups/", include("groups.urls")),
     path("", include("meetings.urls")),
     path("", include("moderation.urls")),
+    path("", include("console.urls")),
     path("admin/", admin.site.urls),
 ]
 

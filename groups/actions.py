@@ -548,6 +548,16 @@ def do_leave_group(membership: Membership) -> None:
 
 
 @transaction.atomic
+def do_show_attendance_streak(membership: Membership, show: bool) -> None:
+    """The member's own choice to see their attendance streak on the group page (only they
+    ever see it; meetings.attendance.streak_of says how it is counted)."""
+    if not membership.is_active:
+        raise ActionError(_("Only members of this group have an attendance streak here."))
+    Membership.objects.filter(pk=membership.pk).update(show_attendance_streak=show)
+    membership.show_attendance_streak = show
+
+
+@transaction.atomic
 def do_withdraw_request(membership: Membership) -> None:
     if membership.status != Membership.Status.PENDING:
         raise ActionError(_("There is no request to withdraw."))

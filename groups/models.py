@@ -153,6 +153,9 @@ class Membership(models.Model):
     # The member's own choice: no reminders and no emails about this group (notices still
     # appear in their notice centre).
     muted = models.BooleanField(_("muted"), default=False)
+    # The member's own choice, off by default: their attendance streak on the group page, for
+    # their eyes only (meetings.attendance). Nobody else ever sees it.
+    show_attendance_streak = models.BooleanField(_("show me my attendance streak"), default=False)
     # Moderation, set by moderation.actions (the Sanction rows are the record). Each lifts
     # itself: it holds only while its time is in the future.
     timeout_until = models.DateTimeField(null=True, blank=True)

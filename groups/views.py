@@ -36,6 +36,7 @@ from groups.models import HandleChange, Invite, Membership, NoContactEntry
 from lib.errors import ActionError
 from lib.forms import add_action_error, render_form_page
 from meetings.actions import upcoming_meetings
+from meetings.attendance import streak_of
 from moderation.actions import open_count_for
 
 GROUPS_PER_PAGE = 20
@@ -146,6 +147,10 @@ def group_detail(request: HttpRequest, slug: str) -> HttpResponse:
             if access.can_moderate and access.membership is not None
             else 0,
             "meetings": upcoming_meetings(group, limit=6),
+            # The member's own streak, if they asked for it: only ever shown to themself.
+            "streak": streak_of(access.membership)
+            if access.is_member and access.membership is not None and access.membership.show_attendance_streak
+            else None,
         },
     )
 

@@ -142,6 +142,66 @@ def set_rota(series: MeetingSeries, rota: list[Membership]) -> None:
     )
 
 
+class RotaChange:
+    """What one edit of a rota does (the console's buttons)."""
+
+    ADD = "add"  # to the end of the rota
+    REMOVE = "remove"
+    UP = "up"  # one place earlier
+    DOWN = "down"
+    ALL = (ADD, REMOVE, UP, DOWN)
+
+
+def rota_of(series: MeetingSeries) -> list[Membership]:
+    return [entry.membership for entry in series.rota_entries.select_related("membership")]
+
+
+@transaction.atomic
+def do_change_rota(access: GroupAccess, series_public_id: str, change: str, member_public_id: str) -> MeetingSeries:
+    """Add a facilitator to a series' rota, take one out, or move one up or down.
+
+    The same people may do this as may edit the series (facilitators, owners, staff). Only
+    active facilitators and owners can be added, each once; someone who stopped facilitating
+    can still be taken out or moved (materialising skips them). The rota decides who runs the
+    meetings planned from now on; meetings already on the calendar keep who runs them (change
+    one on its own page). On any error nothing changes.
+    """
+    require_scheduler(access)
+    series = (
+        MeetingSeries.objects.select_for_update()
+        .filter(group=access.group, public_id=series_public_id, ended_at__isnull=True)
+        .first()
+    )
+    if series is None:
+        raise ActionError(_("This regular meeting has ended or does not exist."))
+    if change not in RotaChange.ALL:
+        raise ActionError(_("Choose add, remove, up or down."))
+    person = Membership.objects.filter(group=access.group, public_id=member_public_id).first()
+    if person is None:
+        raise ActionError(_("There is nobody with that name in this group."), field="member")
+    rota = rota_of(series)
+    place = next((index for index, member in enumerate(rota) if member.pk == person.pk), None)
+    handle = {"handle": person.handle}
+    if change == RotaChange.ADD:
+        if not person.is_facilitator:
+            raise ActionError(_("Only the group's facilitators and owners can be in a rota."), field="member")
+        if place is not None:
+            raise ActionError(_("%(handle)s is already in this rota.") % handle, field="member")
+        rota.append(person)
+    elif place is None:
+        raise ActionError(_("%(handle)s is not in this rota.") % handle, field="member")
+    elif change == RotaChange.REMOVE:
+        rota.pop(place)
+    else:
+        other = place - 1 if change == RotaChange.UP else place + 1
+        if not 0 <= other < len(rota):
+            message = _("%(handle)s is already first.") if other < 0 else _("%(handle)s is already last.")
+            raise ActionError(message % handle, field="member")
+        rota[place], rota[other] = rota[other], rota[place]
+    set_rota(series, rota)
+    return series
+
+
 @transaction.atomic
 def do_create_series(access: GroupAccess, data: SeriesData) -> MeetingSeries:
     """A recurring schedule; its meetings for the coming weeks exist at once."""

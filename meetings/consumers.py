@@ -21,6 +21,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from accounts.sessions import socket_group
+from lib import open_sockets
 from lib.realtime import frame_text
 from meetings import events
 from meetings import room_actions as room
@@ -47,6 +48,8 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
     groups_joined: tuple[str, ...] = ()
     # The open-report count this facilitator's socket was last told (None: not a facilitator).
     reports_open: int | None = None
+    # Whether this socket is in lib.open_sockets' count (it is from the moment it is let in).
+    counted = False
 
     # --- Connection ------------------------------------------------------------------
 
@@ -65,6 +68,8 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=CLOSE_REFUSED)
             return
         session = self.session
+        open_sockets.opened()  # the per-process count on the staff console (no I/O here)
+        self.counted = True
         self.groups_joined = (session.room_group, session.member_group)
         if login_key := getattr(self.scope.get("session"), "session_key", None):
             # Ending this login (sessions page, password change, account deletion) closes it.
@@ -85,6 +90,9 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
     async def disconnect(self, code: int) -> None:
         if self._closer is not None:
             self._closer.cancel()
+        if self.counted:
+            self.counted = False
+            open_sockets.closed()
         session = self.session
         if session is None:
             return

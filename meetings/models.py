@@ -140,7 +140,8 @@ class CalendarFeed(models.Model):
 
 
 class Room(models.Model):
-    """The live text room of one meeting: its controls and the counter behind message `seq`."""
+    """The live text room of one meeting: its controls, the counter behind message `seq`, and
+    how many messages were posted in it (`message_count`), which outlives the retention purge."""
 
     class Phase(models.TextChoices):
         OPENING = "opening", _("Opening")
@@ -150,6 +151,10 @@ class Room(models.Model):
 
     meeting = models.OneToOneField(Meeting, on_delete=models.CASCADE, related_name="room")
     last_seq = models.PositiveIntegerField(default=0)
+    # Messages posted (deleted ones included; not reactions or deletion marks): a count only, no
+    # text and no person, so it stays when the messages themselves are purged. Raised in the
+    # same locked update as `last_seq` (`room_actions._next_seq`).
+    message_count = models.PositiveIntegerField(default=0)
     opened_early_at = models.DateTimeField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)
     locked = models.BooleanField(default=False)
@@ -203,7 +208,7 @@ class RoomEvent(models.Model):
 
 
 class RoomPresence(models.Model):
-    """One open socket of one member in a room; also the room's attendance record."""
+    """One open socket of one member in a room (attendance is RoomParticipant, which stays)."""
 
     room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="presences")
     membership = models.ForeignKey(Membership, on_delete=models.CASCADE, related_name="+")
@@ -219,11 +224,18 @@ class RoomPresence(models.Model):
 
 
 class RoomParticipant(models.Model):
-    """Everyone who entered a room, with their per-room state: hand, mute, removal."""
+    """Everyone who entered a room, with their per-room state: hand, mute, removal.
+
+    Also the **attendance record** (docs/console.md#attendance): one row per member per meeting,
+    written the first time the room lets them in, whatever the sockets or re-entries after.
+    A removal decided before the person ever came in needs a row too (to keep them out); it
+    has `entered` off and is not attendance: count `meetings.attendance.ATTENDED` rows.
+    """
 
     room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="participants")
     membership = models.ForeignKey(Membership, on_delete=models.CASCADE, related_name="+")
     first_joined_at = models.DateTimeField(default=now)
+    entered = models.BooleanField(default=True)
     hand_raised_at = models.DateTimeField(null=True, blank=True)
     muted_until = models.DateTimeField(null=True, blank=True)
     mute_reason = models.CharField(max_length=500, blank=True)

@@ -212,13 +212,21 @@ def _state(room: Room) -> dict[str, Any]:
 
 @transaction.atomic
 def do_enter_room(session: RoomSession, channel_name: str) -> dict[str, Any]:
-    """Record the socket (presence and attendance) and return the welcome frame."""
+    """Record the socket (presence) and the attendance, and return the welcome frame.
+
+    Attendance is the participant row: made on the first entry only, so more sockets and
+    re-entries leave it as it is. A row made by a removal before the person came in
+    (moderation) becomes attendance if they are later let in, the removal lifted."""
     now = timezone.now()
     RoomPresence.objects.update_or_create(
         channel_name=channel_name,
         defaults={"room_id": session.room_id, "membership_id": session.membership_id, "seen_at": now},
     )
-    RoomParticipant.objects.get_or_create(room_id=session.room_id, membership_id=session.membership_id)
+    arrival, _created = RoomParticipant.objects.get_or_create(
+        room_id=session.room_id, membership_id=session.membership_id
+    )
+    if not arrival.entered:
+        RoomParticipant.objects.filter(pk=arrival.pk, entered=False).update(entered=True, first_joined_at=now)
     room = Room.objects.select_related("sharer", "meeting").get(pk=session.room_id)
     present = _present(session.room_id)
     publish_on_commit(session.room_group, events.presence_frame(present))
@@ -320,11 +328,19 @@ def _seconds(count: int) -> str:
     return ngettext("%(count)d second", "%(count)d seconds", count) % {"count": count}
 
 
-def _next_seq(room_id: int) -> int:
-    """Lock the room row and take its next seq (no gap: a rolled-back insert gives it back)."""
+def _next_seq(room_id: int, *, message: bool = False) -> int:
+    """Lock the room row and take its next seq (no gap: a rolled-back insert gives it back).
+
+    `message` is for a new message only (not a reaction or a deletion mark): it also counts the
+    message in `Room.message_count`, in the same locked update, so a rolled-back insert (a
+    refused or duplicate message) gives the count back with the seq."""
     room = Room.objects.select_for_update().get(pk=room_id)
     room.last_seq += 1
-    room.save(update_fields=["last_seq"])
+    fields = ["last_seq"]
+    if message:
+        room.message_count += 1
+        fields.append("message_count")
+    room.save(update_fields=fields)
     return room.last_seq
 
 
@@ -449,7 +465,7 @@ def do_post_message(session: RoomSession, client_id: str, body: str) -> tuple[di
         with transaction.atomic():
             event = RoomEvent.objects.create(
                 room=room,
-                seq=_next_seq(room.pk),
+                seq=_next_seq(room.pk, message=True),
                 kind=RoomEvent.Kind.MESSAGE,
                 membership=author,
                 client_id=client_id,

@@ -662,7 +662,10 @@ def _delete_message(moderator: Moderator, target: Membership, meeting: Meeting, 
 
 def _remove_from_meeting(target: Membership, meeting: Meeting, reason: str) -> None:
     room, _created = Room.objects.get_or_create(meeting=meeting)
-    participant, _created = RoomParticipant.objects.get_or_create(room=room, membership=target)
+    # Someone removed before they came in is kept out by this row, but did not attend.
+    participant, _created = RoomParticipant.objects.get_or_create(
+        room=room, membership=target, defaults={"entered": False}
+    )
     participant.removed_at = timezone.now()
     participant.hand_raised_at = None
     participant.save(update_fields=["removed_at", "hand_raised_at"])
@@ -866,6 +869,26 @@ def do_lift_account_suspension(staff: User, sanction_public_id: str, reason: str
 def sanctions_of(user: User) -> QuerySet[Sanction]:
     """A person's own sanctions, newest first, for their standing page."""
     return Sanction.objects.filter(user=user).select_related("group", "appeal")
+
+
+# --- What site staff watch ----------------------------------------------------------------
+
+
+def escalated_reports() -> QuerySet[Report]:
+    """Reports escalated to site staff and still open, in every group, newest first."""
+    return Report.objects.filter(escalated_at__isnull=False, status__in=Report.OPEN_STATUSES).select_related(
+        "group", "subject"
+    )
+
+
+def site_suspensions_in_force(at: datetime | None = None) -> QuerySet[Sanction]:
+    """Site-wide account suspensions in force (not lifted, not ended), newest first."""
+    at = at or timezone.now()
+    return (
+        Sanction.objects.filter(kind=Sanction.Kind.SITE_SUSPEND, lifted_at__isnull=True)
+        .filter(Q(ends_at__isnull=True) | Q(ends_at__gt=at))
+        .select_related("user")
+    )
 
 
 # --- Appeals -----------------------------------------------------------------------------

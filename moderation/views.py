@@ -41,7 +41,7 @@ from moderation.forms import (
     SuspendAccountForm,
     WatchedWordForm,
 )
-from moderation.models import Appeal, AuditEntry, Block, Report, Sanction, WatchedWord
+from moderation.models import Appeal, AuditEntry, Block, Sanction, WatchedWord
 
 AUDIT_PER_PAGE = 50
 
@@ -476,16 +476,8 @@ def _staff(request: HttpRequest) -> User:
 def console(request: HttpRequest) -> HttpResponse:
     """Staff: escalated reports in every group, suspended accounts and their appeals."""
     staff = _staff(request)
-    escalated = Report.objects.filter(escalated_at__isnull=False, status__in=Report.OPEN_STATUSES).select_related(
-        "group", "subject"
-    )
-    suspended = [
-        found
-        for found in Sanction.objects.filter(kind=Sanction.Kind.SITE_SUSPEND, lifted_at__isnull=True).select_related(
-            "user"
-        )
-        if found.is_in_force()
-    ]
+    escalated = actions.escalated_reports()
+    suspended = list(actions.site_suspensions_in_force())
     site_appeals = Appeal.objects.filter(
         sanction__kind=Sanction.Kind.SITE_SUSPEND, status=Appeal.Status.PENDING
     ).exclude(sanction__actor=staff)

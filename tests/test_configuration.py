@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -116,3 +117,69 @@ def test_production_csp_has_no_inline_scripts(tmp_path: Path) -> None:
     result = run(["-c", code], {"DJANGO_SETTINGS_MODULE": "config.settings", **PRODUCTION}, tmp_path)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == ["'self'"]
+
+
+def deploy_env() -> dict[str, str]:
+    """deploy/hearth.env.example (the systemd EnvironmentFile) as the processes would read it,
+    with its placeholder secrets filled in and on this machine's folders."""
+    env = {}
+    for line in (ROOT / "deploy/hearth.env.example").read_text().splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            key, _, value = line.partition("=")
+            env[key.strip()] = value.strip()
+    env["SECRET_KEY"] = PRODUCTION["SECRET_KEY"]
+    env["NO_CONTACT_KEY"] = PRODUCTION["SECRET_KEY"][::-1]
+    return env
+
+
+def test_deploy_env_file_names_only_real_settings() -> None:
+    """Every variable the shipped EnvironmentFile sets (or shows commented out) is one Hearth
+    reads, or one the units hand to uvicorn / Celery."""
+    text = (ROOT / "deploy/hearth.env.example").read_text()
+    names = set(re.findall(r"^#? ?([A-Z][A-Z0-9_]+)=", text, re.MULTILINE))
+    known = set(re.findall(r"^#? ?([A-Z][A-Z0-9_]+)=", (ROOT / ".env.example").read_text(), re.MULTILINE))
+    for_processes = {"FORWARDED_ALLOW_IPS", "HEARTH_WORKER_CONCURRENCY"}
+    units = "".join(path.read_text() for path in (ROOT / "deploy/systemd").iterdir())
+    assert "${HEARTH_WORKER_CONCURRENCY}" in units and "FORWARDED_ALLOW_IPS=" in units
+    assert names - known - for_processes == set()
+    assert {"SECRET_KEY", "DATABASE_URL", "REDIS_URL", "EMAIL_URL", "BEHIND_TLS_PROXY", "VAR_DIR"} <= names
+
+
+def test_deploy_env_file_passes_check_deploy_behind_the_proxy(tmp_path: Path) -> None:
+    old_keys = ["old-" + PRODUCTION["SECRET_KEY"], "older-" + PRODUCTION["SECRET_KEY"]]
+    env = {**deploy_env(), "VAR_DIR": str(tmp_path), "SECRET_KEY_FALLBACKS": f"{old_keys[0]}, {old_keys[1]}"}
+    result = run(["manage.py", "check", "--deploy", "--fail-level", "WARNING"], env, tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    code = (
+        "import django, json; django.setup(); from django.conf import settings;"
+        "print(json.dumps([settings.SECURE_PROXY_SSL_HEADER, settings.SECRET_KEY_FALLBACKS,"
+        " settings.SECURE_HSTS_SECONDS, settings.SECURE_SSL_REDIRECT, str(settings.STATIC_ROOT)]))"
+    )
+    shown = run(["-c", code], {"DJANGO_SETTINGS_MODULE": "config.settings", **env}, tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    header, fallbacks, hsts, redirect, static_root = json.loads(shown.stdout)
+    # nginx sends X-Forwarded-Proto (deploy/nginx/hearth-locations.conf): Django believes it.
+    assert header == ["HTTP_X_FORWARDED_PROTO", "https"]
+    assert fallbacks == old_keys
+    assert hsts == 31536000 and redirect is True
+    # nginx's `root` is VAR_DIR: it serves $document_root/static/, which must be STATIC_ROOT.
+    assert static_root == str(tmp_path / "static")
+
+
+def test_rotated_secret_key_keeps_signed_values_valid(tmp_path: Path) -> None:
+    """Made with the old key, still valid when it is a fallback; not once it is dropped."""
+    old = {**PRODUCTION, "DJANGO_SETTINGS_MODULE": "config.settings"}
+    sign = "import django; django.setup(); from django.core import signing; print(signing.dumps('hello'))"
+    signed = run(["-c", sign], old, tmp_path)
+    assert signed.returncode == 0, signed.stderr
+    check = "import sys, django; django.setup(); from django.core import signing;print(signing.loads(sys.argv[1]))"
+    new_key = PRODUCTION["SECRET_KEY"][::-1]
+    rotated = run(
+        ["-c", check, signed.stdout.strip()],
+        {**old, "SECRET_KEY": new_key, "SECRET_KEY_FALLBACKS": PRODUCTION["SECRET_KEY"]},
+        tmp_path,
+    )
+    assert rotated.returncode == 0, rotated.stderr
+    assert rotated.stdout.strip() == "hello"
+    dropped = run(["-c", check, signed.stdout.strip()], {**old, "SECRET_KEY": new_key}, tmp_path)
+    assert dropped.returncode != 0 and "BadSignature" in dropped.stderr

@@ -17,7 +17,7 @@ from accounts.models import NoticeKind, User
 from groups.actions import access_group, do_change_handle
 from groups.models import Membership, NoContactEntry, SupportGroup
 from meetings.actions import do_rsvp
-from meetings.models import Meeting, Room, RoomEvent
+from meetings.models import Meeting, Room, RoomEvent, RoomParticipant
 from moderation import actions as moderation
 from tests.conftest import PASSWORD, _clear_hearth_cache, add_member, make_group, make_user, one_off_meeting, utc
 
@@ -65,6 +65,8 @@ def busy_alice(frozen, circle: SupportGroup, alice: User, bob: User, owen: User,
     message(meeting, mine, 1, "I finally slept through the night")
     bob_said = message(meeting, bobs, 2, "Bob's own words stay with Bob")
     message(meeting, mine, 3, "Thank you for listening")
+    for membership in (mine, bobs):
+        RoomParticipant.objects.create(room=meeting.room, membership=membership, first_joined_at=meeting.starts_at)
     moderation.do_report_message(
         mine, meeting.public_id, bob_said.seq, category="harassment", details="This felt aimed at me", wish="inform"
     )
@@ -160,6 +162,9 @@ def test_export_holds_the_members_own_data(busy_alice, alice_client: Client, ali
     assert decision["decision"] == "Warning" and decision["reason"] == "Please keep to the guidelines"
     assert "Welcome to the circle" in [notice["text"] for notice in data["notices"]]
     assert data["no_contact_list"] == {"entries": 1}
+    [attended] = data["meetings_attended"]
+    assert attended["group"] == "Tuesday Circle" and attended["entered_at"] == attended["starts_at"]
+    assert memberships["Tuesday Circle"]["show_attendance_streak"] is False
 
 
 def test_export_names_nobody_else(busy_alice, alice_client: Client, alice: User) -> None:

@@ -477,11 +477,19 @@ def header_text(response: HttpResponse) -> str:
     return "\n".join(f"{name}: {value}" for name, value in response.items())
 
 
+# XML namespaces (the charts' SVG) are names, not links, and hold years, not ids.
+NAMESPACES = ("http://www.w3.org/2000/svg", "http://www.w3.org/1999/xlink")
+
+
 def numeric_path_segments(text: str) -> list[str]:
     """URLs in a page with a purely numeric path segment (a database id)."""
     urls = re.findall(r"""(?:href|action|src|data-[\w-]+)=["']([^"']*)["']""", text)
     urls += re.findall(r"https?://[^\s\"'<>]+", text)
-    return [url for url in urls if any(part.isdigit() for part in urlsplit(url).path.split("/"))]
+    return [
+        url
+        for url in urls
+        if url not in NAMESPACES and any(part.isdigit() for part in urlsplit(url).path.split("/"))
+    ]
 
 
 # Who fetches every page: a member, the group's facilitator and owner (the email of a member

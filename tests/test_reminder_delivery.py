@@ -18,26 +18,21 @@ meeting that was cancelled; alice is also going to a third, whose reminder is ho
 
 from __future__ import annotations
 
-import email
-import email.policy
 import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
-from typing import IO, Any, TypeVar
+from typing import IO, TypeVar
 
 import kombu
 import pytest
-from aiosmtpd.controller import Controller
 from django.conf import settings
 from django.utils import timezone
 
@@ -49,7 +44,7 @@ from lib.timefmt import zone
 from meetings import actions
 from meetings.models import Meeting, Reminder
 from tests.conftest import add_member, make_group
-from tests.servers import free_port, process_database_url
+from tests.servers import Mailbox, process_database_url, smtp_server
 
 pytestmark = [pytest.mark.processes, pytest.mark.django_db(transaction=True)]
 
@@ -77,47 +72,10 @@ LAUNCHER = (
 # --- SMTP ----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Received:
-    recipients: tuple[str, ...]
-    message: EmailMessage
-
-    @property
-    def subject(self) -> str:
-        return str(self.message["Subject"])
-
-
-class Mailbox:
-    """The aiosmtpd handler: keeps every message it accepts (it runs in the controller's thread)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._received: list[Received] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # aiosmtpd's hook name
-        message = email.message_from_bytes(envelope.original_content, policy=email.policy.default)
-        with self._lock:
-            self._received.append(Received(tuple(envelope.rcpt_tos), message))  # type: ignore[arg-type]
-        return "250 Message accepted for delivery"
-
-    def received(self) -> list[Received]:
-        with self._lock:
-            return list(self._received)
-
-    def count(self) -> Counter[tuple[str, str]]:
-        return Counter((rcpt, item.subject) for item in self.received() for rcpt in item.recipients)
-
-
 @pytest.fixture
 def smtp() -> Iterator[tuple[Mailbox, int]]:
-    mailbox = Mailbox()
-    port = free_port()
-    controller = Controller(mailbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield mailbox, port
-    finally:
-        controller.stop()
+    with smtp_server() as server:
+        yield server
 
 
 # --- Processes -----------------------------------------------------------------------------

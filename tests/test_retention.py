@@ -7,13 +7,16 @@ safe to run twice or at the same time. Messages are written through the room's o
 
 from __future__ import annotations
 
+import importlib
 import threading
 import uuid
 from datetime import datetime, timedelta
 from io import StringIO
+from types import SimpleNamespace
 
 import pytest
 from celery.schedules import crontab
+from django.apps import apps as django_apps
 from django.conf import settings
 from django.core.management import call_command
 from django.db import close_old_connections, connection
@@ -29,7 +32,8 @@ from meetings.models import Meeting, Room, RoomEvent
 from meetings.room_actions import RoomSession
 from meetings.tasks import purge_expired_messages
 from moderation import actions as moderation
-from moderation.models import Report
+from moderation.models import Report, WatchedWord
+from moderation.rules import normalise
 from tests.conftest import add_member, make_group, one_off_meeting, utc
 
 # The circle meets on Monday 2 March 2026 at 18:00 UTC (London is on UTC then) for 90 minutes:
@@ -126,8 +130,10 @@ def test_messages_go_one_second_after_the_retention_period_and_not_before(
     frozen.move_to(EXPIRES_AT + ONE_SECOND)
     assert retention.purge_expired_messages().as_dict() == {"messages": 4, "meetings": 1, "batches": 1}
     assert entries(meeting) == 0
-    # Only the messages go: the meeting, its RSVPs and its room (with its seq counter) stay.
-    assert Room.objects.get(meeting=meeting).last_seq == 4
+    # Only the messages go: the meeting, its RSVPs and its room (with its seq counter and its
+    # message count, which leaves the reaction out) stay.
+    room = Room.objects.get(meeting=meeting)
+    assert (room.last_seq, room.message_count) == (4, 3)
     assert meeting.rsvps.filter(status="going").count() == 1
 
 
@@ -304,6 +310,110 @@ def test_a_meeting_nobody_wrote_in_says_so_not_that_it_was_deleted(
     page = client.get(reverse("meetings:transcript", args=[circle.slug, meeting.public_id])).content.decode()
     assert "Nothing was written in this meeting's room." in page
     assert "have been deleted" not in page
+
+
+# --- The message count, which outlives the purge ----------------------------------------------
+
+
+def message_count(meeting: Meeting) -> int:
+    return Room.objects.values_list("message_count", flat=True).get(meeting=meeting)
+
+
+@pytest.mark.django_db
+def test_the_room_counts_messages_not_reactions_or_deletion_marks(
+    frozen, circle: SupportGroup, alice: User, bob: User
+) -> None:
+    meeting = meeting_at(circle, MEETING_AT, alice)
+    first, _second, third = hold(frozen, meeting, [(alice, "One."), (bob, "Two."), (alice, "Three.")])
+    alice_session = enter(alice, meeting)
+    room_actions.do_react(alice_session, first, "thanks", True)
+    room_actions.do_react(alice_session, first, "thanks", False)
+    room_actions.do_delete_message(alice_session, third)  # a deleted message was still posted
+    room = Room.objects.get(meeting=meeting)
+    assert (room.last_seq, room.message_count) == (6, 3)
+
+    frozen.move_to(EXPIRES_AT + ONE_SECOND)
+    assert retention.purge_expired_messages().messages == 6
+    assert entries(meeting) == 0
+    assert message_count(meeting) == 3
+
+
+@pytest.mark.django_db
+def test_a_resent_message_counts_once(frozen, circle: SupportGroup, alice: User, monkeypatch) -> None:
+    meeting = meeting_at(circle, MEETING_AT, alice)
+    frozen.move_to(MEETING_AT + timedelta(minutes=5))
+    session = enter(alice, meeting)
+    frame, created = room_actions.do_post_message(session, "c-1", "Hello.")
+    assert created
+    # A resend on the same socket: the stored message comes back, nothing is stored.
+    again, created = room_actions.do_post_message(session, "c-1", "Hello.")
+    assert (created, again["seq"]) == (False, frame["seq"])
+    assert message_count(meeting) == 1
+
+    # The same client_id racing in on another socket: the first look misses it, the insert
+    # fails on the unique constraint, and its savepoint gives back the seq and the count.
+    real_filter = RoomEvent.objects.filter
+    first_look = iter([True])
+
+    def missing_on_first_look(*args: object, **kwargs: object):
+        found = real_filter(*args, **kwargs)
+        return found.none() if "client_id" in kwargs and next(first_look, False) else found
+
+    monkeypatch.setattr(RoomEvent.objects, "filter", missing_on_first_look)
+    raced, created = room_actions.do_post_message(session, "c-1", "Hello.")
+    monkeypatch.undo()
+    assert next(first_look, None) is None  # the race really was taken
+    assert (created, raced["seq"]) == (False, frame["seq"])
+    room = Room.objects.get(meeting=meeting)
+    assert (room.last_seq, room.message_count) == (1, 1)
+    say(session, "And a new one.")
+    room.refresh_from_db()
+    assert (room.last_seq, room.message_count) == (2, 2)
+
+
+@pytest.mark.django_db
+def test_a_refused_message_does_not_count(frozen, circle: SupportGroup, alice: User, bob: User) -> None:
+    WatchedWord.objects.create(
+        group=circle, phrase="address", normalised=normalise("address"), action=WatchedWord.Action.BLOCK
+    )
+    meeting = meeting_at(circle, MEETING_AT, alice)
+    frozen.move_to(MEETING_AT + timedelta(minutes=5))
+    alice_session = enter(alice, meeting)
+    room_actions.do_enter_room(alice_session, "test.channel.alice")
+    say(alice_session, "Hello.")
+    with pytest.raises(room_actions.RoomError) as refused:
+        say(alice_session, "My address is 1 High Street.")
+    assert refused.value.code == "watched_word"
+    bob_session = enter(bob, meeting)
+    room_actions.do_mute(bob_session, Membership.objects.get(group=circle, user=alice).public_id, 5, "")
+    with pytest.raises(room_actions.RoomError) as refused:
+        say(alice_session, "But…")
+    assert refused.value.code == "muted"
+    room = Room.objects.get(meeting=meeting)
+    assert (room.last_seq, room.message_count) == (1, 1)
+
+
+@pytest.mark.django_db
+def test_the_migration_counts_the_messages_still_kept(frozen, circle: SupportGroup, alice: User, bob: User) -> None:
+    """The data step of 0007: each room gets its kept messages (deleted ones included), a room
+    already purged what is left."""
+    migration = importlib.import_module("meetings.migrations.0007_room_message_count")
+    purged = meeting_at(circle, MEETING_AT, alice)
+    kept = meeting_at(circle, MEETING_AT + timedelta(days=20), alice)
+    silent = meeting_at(circle, MEETING_AT + timedelta(days=21), alice)
+    hold(frozen, purged, [(alice, "Old.")])
+    first, second = hold(frozen, kept, [(alice, "Newer."), (bob, "Indeed.")])
+    room_actions.do_react(enter(bob, kept), first, "thanks", True)
+    room_actions.do_delete_message(enter(bob, kept), second)
+    room_actions.room_for(silent)
+    frozen.move_to(EXPIRES_AT + ONE_SECOND)
+    retention.purge_expired_messages()
+    Room.objects.update(message_count=0)  # as the column is when just added
+
+    # The step only reads the schema editor's connection (a real one needs no transaction on SQLite).
+    migration.count_kept_messages(django_apps, SimpleNamespace(connection=connection))
+
+    assert [message_count(meeting) for meeting in (purged, kept, silent)] == [0, 2, 0]
 
 
 # --- Batches, repeats, concurrency -------------------------------------------------------------
