@@ -486,9 +486,7 @@ def numeric_path_segments(text: str) -> list[str]:
     urls = re.findall(r"""(?:href|action|src|data-[\w-]+)=["']([^"']*)["']""", text)
     urls += re.findall(r"https?://[^\s\"'<>]+", text)
     return [
-        url
-        for url in urls
-        if url not in NAMESPACES and any(part.isdigit() for part in urlsplit(url).path.split("/"))
+        url for url in urls if url not in NAMESPACES and any(part.isdigit() for part in urlsplit(url).path.split("/"))
     ]
 
 
