@@ -352,3 +352,24 @@ def test_a_meeting_she_was_to_run_loses_her(frozen, circle: SupportGroup, alice:
     Meeting.objects.filter(pk=meeting.pk).update(facilitator=mine(circle, alice))
     lifecycle.do_delete_account(alice)
     assert Meeting.objects.get(pk=meeting.pk).facilitator is None
+
+
+def test_former_member_is_shown_in_the_readers_language(
+    frozen, history: dict[str, Any], circle: SupportGroup, alice: User, owen: User
+) -> None:
+    """Her stored handle becomes "former member" in the site's language; a reader of another
+    language sees their own words, on the report's snapshot as in the transcript."""
+    lifecycle.do_delete_account(alice)
+    owen.language = "es"
+    owen.save(update_fields=["language"])
+    reader = Client()
+    reader.force_login(owen)
+    meeting = history["meeting"]
+    pages = [
+        reverse("meetings:transcript", args=[circle.slug, meeting.public_id]),
+        *[reverse("moderation:report", args=[circle.slug, r.public_id]) for r in Report.objects.all()],
+    ]
+    for url in pages:
+        html = reader.get(url).content.decode()
+        assert "antiguo miembro" in html, url
+        assert "former member" not in html, url
