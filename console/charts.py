@@ -50,7 +50,7 @@ STYLES = (SOLID, HATCHED)
 @dataclass(frozen=True)
 class Series:
     name: str
-    values: Sequence[int | None]  # None: not known (drawn as a dash at the baseline)
+    values: Sequence[int]
 
 
 def bar_chart(
@@ -71,7 +71,7 @@ def bar_chart(
     if any(len(one.values) != len(labels) for one in series):
         raise ValueError("each series needs one value per label")
     ident = escape(chart_id)
-    peak = max((value for one in series for value in one.values if value is not None), default=0)
+    peak = max((value for one in series for value in one.values), default=0)
     top = nice_ceiling(peak)
     plot_width = WIDTH - LEFT - RIGHT
     plot_height = HEIGHT - TOP - BOTTOM
@@ -128,23 +128,18 @@ def describe(series: Sequence[Series], labels: Sequence[str]) -> str:
     """For a text alternative: each series' total and its highest value, and where."""
     sentences = []
     for one in series:
-        known = [(value, label) for value, label in zip(one.values, labels, strict=True) if value is not None]
-        if not known:
+        pairs = list(zip(one.values, labels, strict=True))
+        if not pairs:
             sentences.append(_("%(series)s: not known.") % {"series": one.name})
             continue
-        total = sum(value for value, _label in known)
-        highest, where = max(known, key=lambda pair: pair[0])
+        total = sum(value for value, _label in pairs)
+        highest, where = max(pairs, key=lambda pair: pair[0])
         text = _("%(series)s: %(total)d in all, highest %(highest)d (%(where)s).") % {
             "series": one.name,
             "total": total,
             "highest": highest,
             "where": where,
         }
-        if len(known) < len(labels):
-            text += " " + _("Not known for %(count)d of %(all)d.") % {
-                "count": len(labels) - len(known),
-                "all": len(labels),
-            }
         sentences.append(text)
     return " ".join(sentences)
 
@@ -183,14 +178,9 @@ def _axis(top: int, base: float, plot_height: float) -> list[str]:
 
 
 def _bar(
-    ident: str, style: Style, value: int | None, x: float, width: float, top: int, base: float, plot_height: float
+    ident: str, style: Style, value: int, x: float, width: float, top: int, base: float, plot_height: float
 ) -> list[str]:
     centre = x + width / 2
-    if value is None:
-        return [
-            f'<text class="chart__text chart__unknown" x="{centre:.1f}" y="{base - 4:.1f}" text-anchor="middle" '
-            f'fill="{INK}">–</text>'
-        ]
     height = plot_height * value / top
     fill = f"url(#{ident}-hatch)" if style.hatch else style.fill
     parts = [

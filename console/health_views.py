@@ -54,7 +54,6 @@ class HealthFigure:
     chart: SafeString
     columns: list[str]  # the first heads the row headers
     rows: list[tuple[str, list[str]]]  # (row header, cells)
-    note: str = ""
 
 
 @require_GET
@@ -201,75 +200,50 @@ def health_figures(figures: GroupHealth) -> list[HealthFigure]:
         )
     )
 
-    new = Series(_("New members"), [week.new_members for week in weeks])
-    returning = Series(_("Returning members"), [week.returning_members for week in weeks])
-    title = _("New and returning members per week")
-    shown.append(
-        HealthFigure(
-            key="members",
-            heading=title,
-            caption=_("Members who joined, and members who came back to a meeting, each week"),
-            chart=bar_chart(
-                chart_id="chart-members",
-                title=title,
-                description=period + " " + describe([new, returning], week_labels),
-                labels=week_labels,
-                series=[new, returning],
-            ),
-            columns=[_("Week of"), _("New members"), _("Returning members")],
-            rows=[
-                (header, [str(week.new_members), str(week.returning_members)])
-                for header, week in zip(week_headers, weeks, strict=True)
-            ],
+    weekly = [
+        (
+            "members",
+            _("New and returning members per week"),
+            _("Members who joined, and members who came back to a meeting, each week"),
+            [(_("New members"), "new_members"), (_("Returning members"), "returning_members")],
+            "",
+        ),
+        (
+            "reports",
+            _("Reports opened and resolved per week"),
+            _("Reports filed, and reports resolved or dismissed, each week"),
+            [(_("Reports opened"), "reports_opened"), (_("Reports resolved"), "reports_resolved")],
+            _median_text(figures.median_hours_to_resolve),
+        ),
+        (
+            "coverage",
+            _("Facilitator coverage per week"),
+            _("Meetings held, and meetings a facilitator was in, each week"),
+            [(_("Meetings held"), "meetings"), (_("With a facilitator"), "meetings_with_facilitator")],
+            "",
+        ),
+    ]
+    for key, title, caption, columns, more in weekly:
+        series = [Series(name, [getattr(week, field) for week in weeks]) for name, field in columns]
+        shown.append(
+            HealthFigure(
+                key=key,
+                heading=title,
+                caption=caption,
+                chart=bar_chart(
+                    chart_id=f"chart-{key}",
+                    title=title,
+                    description=" ".join(part for part in (period, describe(series, week_labels), more) if part),
+                    labels=week_labels,
+                    series=series,
+                ),
+                columns=[_("Week of"), *(name for name, _field in columns)],
+                rows=[
+                    (header, [str(getattr(week, field)) for _name, field in columns])
+                    for header, week in zip(week_headers, weeks, strict=True)
+                ],
+            )
         )
-    )
-
-    opened = Series(_("Reports opened"), [week.reports_opened for week in weeks])
-    resolved = Series(_("Reports resolved"), [week.reports_resolved for week in weeks])
-    title = _("Reports opened and resolved per week")
-    median = figures.median_hours_to_resolve
-    shown.append(
-        HealthFigure(
-            key="reports",
-            heading=title,
-            caption=_("Reports filed, and reports resolved or dismissed, each week"),
-            chart=bar_chart(
-                chart_id="chart-reports",
-                title=title,
-                description=" ".join([period, describe([opened, resolved], week_labels), _median_text(median)]),
-                labels=week_labels,
-                series=[opened, resolved],
-            ),
-            columns=[_("Week of"), _("Reports opened"), _("Reports resolved")],
-            rows=[
-                (header, [str(week.reports_opened), str(week.reports_resolved)])
-                for header, week in zip(week_headers, weeks, strict=True)
-            ],
-        )
-    )
-
-    held = Series(_("Meetings held"), [week.meetings for week in weeks])
-    covered = Series(_("With a facilitator"), [week.meetings_with_facilitator for week in weeks])
-    title = _("Facilitator coverage per week")
-    shown.append(
-        HealthFigure(
-            key="coverage",
-            heading=title,
-            caption=_("Meetings held, and meetings a facilitator was in, each week"),
-            chart=bar_chart(
-                chart_id="chart-coverage",
-                title=title,
-                description=period + " " + describe([held, covered], week_labels),
-                labels=week_labels,
-                series=[held, covered],
-            ),
-            columns=[_("Week of"), _("Meetings held"), _("With a facilitator")],
-            rows=[
-                (header, [str(week.meetings), str(week.meetings_with_facilitator)])
-                for header, week in zip(week_headers, weeks, strict=True)
-            ],
-        )
-    )
     return shown
 
 
