@@ -11,16 +11,20 @@ import email.policy
 import json
 import os
 import secrets
+import signal
 import socket
+import subprocess
 import threading
 import time
+import urllib.error
+import urllib.request
 import uuid
 from collections import Counter
 from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, TypeVar
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import pytest
@@ -35,6 +39,90 @@ from accounts.models import User
 from groups.models import SupportGroup
 from meetings.models import Meeting, Room
 from tests.rooms import going, open_meeting
+
+T = TypeVar("T")
+
+
+class Processes:
+    """The subprocesses of one test, each in its own process group with a log file (part of
+    any failure message); the test's fixture always calls stop_all."""
+
+    def __init__(self, log_dir: Path, *, wait_seconds: float, stop_seconds: float = 10) -> None:
+        self.log_dir = log_dir
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.wait_seconds = wait_seconds
+        self.stop_seconds = stop_seconds
+        self.started: list[tuple[str, subprocess.Popen[bytes], IO[bytes]]] = []
+
+    def start(self, name: str, command: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+        log = (self.log_dir / f"{name}.log").open("wb")
+        process = subprocess.Popen(
+            command,
+            cwd=settings.BASE_DIR,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.started.append((name, process, log))
+        return process
+
+    def logs(self) -> str:
+        parts = []
+        for name, process, log in self.started:
+            log.flush()
+            text = (self.log_dir / f"{name}.log").read_text(errors="replace")
+            parts.append(f"----- {name} (pid {process.pid}, exit code {process.poll()}) -----\n{text}")
+        return "\n".join(parts)
+
+    def check_running(self) -> None:
+        for name, process, _log in self.started:
+            if process.poll() is not None:
+                pytest.fail(f"{name} exited early with code {process.returncode}\n{self.logs()}")
+
+    def wait_for(self, condition: Callable[[], T], what: str, timeout: float | None = None) -> T:
+        """Poll `condition` until it returns something truthy; fail with the logs otherwise."""
+        timeout = self.wait_seconds if timeout is None else timeout
+        deadline = time.monotonic() + timeout
+        while True:
+            result = condition()
+            if result:
+                return result
+            self.check_running()
+            if time.monotonic() > deadline:
+                pytest.fail(f"{what}: not seen within {timeout:.0f} s\n{self.logs()}")
+            time.sleep(0.2)
+
+    def stop_all(self) -> None:
+        """SIGTERM to all at once (a warm shutdown), then SIGKILL to any process group still
+        there after stop_seconds."""
+        running = [process for _name, process, _log in self.started if process.poll() is None]
+        for process in running:
+            os.killpg(process.pid, signal.SIGTERM)
+        deadline = time.monotonic() + self.stop_seconds
+        for process in running:
+            try:
+                process.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        for _name, _process, log in self.started:
+            log.close()
+
+
+def processes_in_group(pgid: int) -> list[int]:
+    result = subprocess.run(["pgrep", "-g", str(pgid)], capture_output=True, text=True, check=False)
+    return [int(line) for line in result.stdout.split()]
+
+
+def answers(url: str) -> bool:
+    """Whether `url` answers 200 now."""
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return bool(response.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
 
 
 def free_port() -> int:

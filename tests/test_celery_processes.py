@@ -13,16 +13,14 @@ import email
 import email.policy
 import os
 import re
-import signal
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import timedelta
 from email.message import EmailMessage
 from pathlib import Path
-from typing import IO, TypeVar
 
 import pytest
 from django.conf import settings
@@ -37,11 +35,10 @@ from django.utils.http import urlsafe_base64_encode
 from accounts.models import User
 from accounts.tasks import send_password_reset_email
 from config.celery import app as celery_app
+from tests import servers
 from tests.servers import process_database_url
 
 pytestmark = [pytest.mark.processes, pytest.mark.django_db(transaction=True)]
-
-T = TypeVar("T")
 
 # Each wait is bounded; a healthy run needs a few seconds (worker start-up is most of it).
 WAIT_SECONDS = 45
@@ -49,65 +46,15 @@ STOP_SECONDS = 10
 MAIL_SEPARATOR = b"-" * 79 + b"\n"  # what Django's file email backend writes after each message
 
 
-class Processes:
-    """The subprocesses of one test: started with a log file each, always stopped."""
+class Processes(servers.Processes):
+    """The worker and beat of one test (tests/servers.py: logs, waits, always stopped)."""
 
     def __init__(self, log_dir: Path) -> None:
-        self.log_dir = log_dir
-        self.log_dir.mkdir(parents=True, exist_ok=True)
-        self.started: list[tuple[str, subprocess.Popen[bytes], IO[bytes]]] = []
+        super().__init__(log_dir, wait_seconds=WAIT_SECONDS, stop_seconds=STOP_SECONDS)
 
     def celery(self, name: str, args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
         """Start `celery -A config <args>` in its own process group."""
-        log = (self.log_dir / f"{name}.log").open("wb")
-        process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "config", *args],
-            cwd=settings.BASE_DIR,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        self.started.append((name, process, log))
-        return process
-
-    def logs(self) -> str:
-        parts = []
-        for name, process, log in self.started:
-            log.flush()
-            text = (self.log_dir / f"{name}.log").read_text(errors="replace")
-            parts.append(f"----- {name} (pid {process.pid}, exit code {process.poll()}) -----\n{text}")
-        return "\n".join(parts)
-
-    def check_running(self) -> None:
-        for name, process, _log in self.started:
-            if process.poll() is not None:
-                pytest.fail(f"celery {name} exited early with code {process.returncode}\n{self.logs()}")
-
-    def wait_for(self, condition: Callable[[], T], what: str, timeout: float = WAIT_SECONDS) -> T:
-        """Poll `condition` until it returns something truthy; fail with the logs otherwise."""
-        deadline = time.monotonic() + timeout
-        while True:
-            result = condition()
-            if result:
-                return result
-            self.check_running()
-            if time.monotonic() > deadline:
-                pytest.fail(f"{what}: not seen within {timeout:.0f} s\n{self.logs()}")
-            time.sleep(0.2)
-
-    def stop_all(self) -> None:
-        """SIGTERM (a warm shutdown), then SIGKILL if a process group outlives STOP_SECONDS."""
-        for _name, process, log in reversed(self.started):
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
-                try:
-                    process.wait(STOP_SECONDS)
-                except subprocess.TimeoutExpired:
-                    os.killpg(process.pid, signal.SIGKILL)
-                    process.wait()
-            log.close()
+        return self.start(name, [sys.executable, "-m", "celery", "-A", "config", *args], env)
 
 
 def process_env(mail_dir: Path, **extra: str) -> dict[str, str]:

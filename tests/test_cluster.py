@@ -22,8 +22,6 @@ import re
 import signal
 import subprocess
 import time
-import urllib.error
-import urllib.request
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -44,11 +42,13 @@ from tests.rooms import session_cookie
 from tests.servers import (
     Mailbox,
     RoomClient,
+    answers,
     close_all,
     connected,
     eventually,
     free_port,
     process_database_url,
+    processes_in_group,
     room_with_people,
     smtp_server,
 )
@@ -106,11 +106,6 @@ class Cluster:
         return left
 
 
-def processes_in_group(pgid: int) -> list[int]:
-    result = subprocess.run(["pgrep", "-g", str(pgid)], capture_output=True, text=True, check=False)
-    return [int(line) for line in result.stdout.split()]
-
-
 def distinct_free_ports(count: int) -> list[int]:
     ports: list[int] = []
     while len(ports) < count:
@@ -118,14 +113,6 @@ def distinct_free_ports(count: int) -> list[int]:
         if port not in ports:
             ports.append(port)
     return ports
-
-
-def answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return bool(response.status == 200)
-    except (urllib.error.URLError, OSError):
-        return False
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
-from tests.servers import free_port
+from tests.servers import answers, free_port, processes_in_group
 
 pytestmark = pytest.mark.processes
 
@@ -30,19 +30,6 @@ def wait_for(predicate, timeout: float, what: str) -> None:
             return
         time.sleep(0.25)
     raise AssertionError(f"timed out waiting for {what}")
-
-
-def answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return response.status == 200
-    except OSError:
-        return False
-
-
-def processes_in_group(pgid: int) -> list[int]:
-    result = subprocess.run(["pgrep", "-g", str(pgid)], capture_output=True, text=True, check=False)
-    return [int(line) for line in result.stdout.split()]
 
 
 def test_run_script_serves_processes_tasks_and_stops_on_ctrl_c(tmp_path: Path) -> None:

@@ -19,17 +19,14 @@ meeting that was cancelled; alice is also going to a third, whose reminder is ho
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
 import sys
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
-from typing import IO, TypeVar
 
 import kombu
 import pytest
@@ -43,12 +40,11 @@ from groups.models import Membership, SupportGroup
 from lib.timefmt import zone
 from meetings import actions
 from meetings.models import Meeting, Reminder
+from tests import servers
 from tests.conftest import add_member, make_group
 from tests.servers import Mailbox, process_database_url, smtp_server
 
 pytestmark = [pytest.mark.processes, pytest.mark.django_db(transaction=True)]
-
-T = TypeVar("T")
 
 # Every wait is bounded; a healthy run needs a few seconds beyond LEAD.
 WAIT_SECONDS = 60
@@ -81,68 +77,17 @@ def smtp() -> Iterator[tuple[Mailbox, int]]:
 # --- Processes -----------------------------------------------------------------------------
 
 
-class Processes:
-    """The worker and beat of one test: a log file each, always stopped (as in test_celery_processes)."""
+class Processes(servers.Processes):
+    """The worker and beat of one test, on the test's own queue (tests/servers.py: logs,
+    waits, always stopped)."""
 
     def __init__(self, log_dir: Path, queue: str) -> None:
-        self.log_dir = log_dir
-        self.log_dir.mkdir(parents=True, exist_ok=True)
+        super().__init__(log_dir, wait_seconds=WAIT_SECONDS, stop_seconds=STOP_SECONDS)
         self.queue = queue
-        self.started: list[tuple[str, subprocess.Popen[bytes], IO[bytes]]] = []
 
     def celery(self, name: str, args: list[str], env: dict[str, str]) -> None:
         """Start `celery <args>` on this test's queue, in its own process group."""
-        log = (self.log_dir / f"{name}.log").open("wb")
-        process = subprocess.Popen(
-            [sys.executable, "-c", LAUNCHER, self.queue, *args],
-            cwd=settings.BASE_DIR,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        self.started.append((name, process, log))
-
-    def logs(self) -> str:
-        parts = []
-        for name, process, log in self.started:
-            log.flush()
-            text = (self.log_dir / f"{name}.log").read_text(errors="replace")
-            parts.append(f"----- {name} (pid {process.pid}, exit code {process.poll()}) -----\n{text}")
-        return "\n".join(parts)
-
-    def check_running(self) -> None:
-        for name, process, _log in self.started:
-            if process.poll() is not None:
-                pytest.fail(f"celery {name} exited early with code {process.returncode}\n{self.logs()}")
-
-    def wait_for(self, condition: Callable[[], T], what: str, timeout: float = WAIT_SECONDS) -> T:
-        deadline = time.monotonic() + timeout
-        while True:
-            result = condition()
-            if result:
-                return result
-            self.check_running()
-            if time.monotonic() > deadline:
-                pytest.fail(f"{what}: not seen within {timeout:.0f} s\n{self.logs()}")
-            time.sleep(0.2)
-
-    def stop_all(self) -> None:
-        """SIGTERM to all at once (a warm shutdown), then SIGKILL to any process group still
-        there after STOP_SECONDS."""
-        running = [process for _name, process, _log in self.started if process.poll() is None]
-        for process in running:
-            os.killpg(process.pid, signal.SIGTERM)
-        deadline = time.monotonic() + STOP_SECONDS
-        for process in running:
-            try:
-                process.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
-        for _name, _process, log in self.started:
-            log.close()
+        self.start(name, [sys.executable, "-c", LAUNCHER, self.queue, *args], env)
 
 
 def delete_queue(name: str) -> None:
