@@ -45,10 +45,11 @@ from collections import Counter
 from datetime import timedelta
 from pathlib import Path
 from typing import IO, Any
-from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench.common import Database, free_port, run_admin  # noqa: E402
 
 GROUPS = int(os.environ.get("BENCH_GROUPS", "10"))
 MEMBERS = int(os.environ.get("BENCH_MEMBERS", "100"))  # per group (a meeting holds 500 at most)
@@ -81,50 +82,23 @@ def log(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 # --- Database ------------------------------------------------------------------------------
 
 
-class Database:
-    """A fresh PostgreSQL database (dropped at the end), or an SQLite file in the run's VAR_DIR."""
+def bench_database() -> Database:
+    """A fresh PostgreSQL database on DATABASE_URL's server or the local one (dropped at the
+    end), or SQLite when there is no PostgreSQL and DATABASE_URL was not set."""
+    import psycopg
 
-    def __init__(self) -> None:
-        self.name = ""
-        self.url = ""
-        server = OUTER_DATABASE_URL or LOCAL_POSTGRES
-        self.admin_url = urlunsplit(urlsplit(server)._replace(path="/postgres"))
-        import psycopg
-
-        try:
-            self._admin("SELECT 1")
-        except psycopg.Error as error:
-            if OUTER_DATABASE_URL:
-                raise SystemExit(
-                    f"bench-reminders: DATABASE_URL is set but PostgreSQL is unreachable: {error}"
-                ) from None
-            log(f"no PostgreSQL at {LOCAL_POSTGRES} ({type(error).__name__}): using SQLite")
-            return
-        self.name = f"hearth_bench_reminders_{secrets.token_hex(4)}"
-        self.url = urlunsplit(urlsplit(server)._replace(path="/" + self.name))
-        self._admin(f'CREATE DATABASE "{self.name}"')
-
-    def _admin(self, sql: str) -> None:
-        import psycopg
-
-        with psycopg.connect(self.admin_url, autocommit=True, connect_timeout=5) as conn:
-            conn.execute(sql)
-
-    def describe(self) -> str:
-        return f"PostgreSQL {self.name}" if self.name else "SQLite (temporary file)"
-
-    def drop(self) -> None:
-        if self.name:
-            self._admin(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+    server = OUTER_DATABASE_URL or LOCAL_POSTGRES
+    try:
+        run_admin(server, "SELECT 1")
+    except psycopg.Error as error:
+        if OUTER_DATABASE_URL:
+            raise SystemExit(f"bench-reminders: DATABASE_URL is set but PostgreSQL is unreachable: {error}") from None
+        log(f"no PostgreSQL at {LOCAL_POSTGRES} ({type(error).__name__}): using SQLite")
+        return Database("hearth_bench_reminders", "")
+    return Database("hearth_bench_reminders", server)
 
 
 # --- SMTP ----------------------------------------------------------------------------------
@@ -371,7 +345,7 @@ def main() -> int:
     from aiosmtpd.controller import Controller
 
     with tempfile.TemporaryDirectory(prefix="hearth-bench-reminders-") as var_dir:
-        database = Database()
+        database = bench_database()
         mailbox = Mailbox()
         smtp_port = free_port()
         controller = Controller(mailbox, hostname="127.0.0.1", port=smtp_port)

@@ -25,10 +25,11 @@ import tempfile
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench.common import Database  # noqa: E402
 
 EXPIRED = int(os.environ.get("BENCH_EXPIRED", "200000"))
 RECENT = int(os.environ.get("BENCH_RECENT", "20000"))
@@ -40,33 +41,6 @@ CHUNK = 5000  # rows per bulk insert
 
 def log(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
-
-
-class Database:
-    """A new PostgreSQL database beside DATABASE_URL's (dropped at the end), or SQLite."""
-
-    def __init__(self) -> None:
-        self.name = ""
-        self.url = ""
-        if not OUTER_DATABASE_URL:
-            return
-        self.admin_url = urlunsplit(urlsplit(OUTER_DATABASE_URL)._replace(path="/postgres"))
-        self.name = f"hearth_bench_retention_{secrets.token_hex(4)}"
-        self.url = urlunsplit(urlsplit(OUTER_DATABASE_URL)._replace(path="/" + self.name))
-        self._admin(f'CREATE DATABASE "{self.name}"')
-
-    def _admin(self, sql: str) -> None:
-        import psycopg
-
-        with psycopg.connect(self.admin_url, autocommit=True, connect_timeout=5) as conn:
-            conn.execute(sql)
-
-    def describe(self) -> str:
-        return f"PostgreSQL {self.name}" if self.name else "SQLite (temporary file)"
-
-    def drop(self) -> None:
-        if self.name:
-            self._admin(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
 
 
 def create_messages() -> tuple[list[int], list[int]]:
@@ -158,7 +132,7 @@ def create_messages() -> tuple[list[int], list[int]]:
 
 def main() -> int:
     with tempfile.TemporaryDirectory(prefix="hearth-bench-retention-") as var_dir:
-        database = Database()
+        database = Database("hearth_bench_retention", OUTER_DATABASE_URL)
         try:
             env = {key: value for key, value in os.environ.items() if key != "DATABASE_URL"}
             env.update(

@@ -26,7 +26,6 @@ import os
 import re
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -37,10 +36,11 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench.common import Database, free_port  # noqa: E402
 
 CLIENTS = int(os.environ.get("BENCH_CLIENTS", "200"))
 RATE = float(os.environ.get("BENCH_RATE", "20"))  # messages per second, all senders together
@@ -62,38 +62,6 @@ def log(text: str) -> None:
 
 
 # --- Database and servers ------------------------------------------------------------------
-
-
-class Database:
-    """A fresh PostgreSQL database beside DATABASE_URL's, or an SQLite file in VAR_DIR."""
-
-    def __init__(self, var_dir: str) -> None:
-        self.name = ""
-        self.url = ""
-        if OUTER_DATABASE_URL:
-            self.name = f"hearth_bench_{secrets.token_hex(4)}"
-            self.url = urlunsplit(urlsplit(OUTER_DATABASE_URL)._replace(path="/" + self.name))
-            self._admin(f'CREATE DATABASE "{self.name}"')
-
-    def _admin(self, sql: str) -> None:
-        import psycopg
-
-        admin_url = urlunsplit(urlsplit(OUTER_DATABASE_URL)._replace(path="/postgres"))
-        with psycopg.connect(admin_url, autocommit=True, connect_timeout=5) as conn:
-            conn.execute(sql)
-
-    def describe(self) -> str:
-        return f"PostgreSQL {self.name}" if self.name else "SQLite (temporary file)"
-
-    def drop(self) -> None:
-        if self.name:
-            self._admin(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -502,7 +470,7 @@ def main() -> int:
     except redis.RedisError as error:
         raise SystemExit(f"bench-room needs Redis at {REDIS_URL}: {error}") from None
     with tempfile.TemporaryDirectory(prefix="hearth-bench-room-") as var_dir:
-        database = Database(var_dir)
+        database = Database("hearth_bench", OUTER_DATABASE_URL)
         servers: list[Server] = []
         try:
             env = {key: value for key, value in os.environ.items() if key not in ("DATABASE_URL", "EMAIL_URL")}
