@@ -8,23 +8,9 @@ HOST="${HOST:-127.0.0.1}"
 PORT="${PORT:-8000}"
 BIN=.venv/bin
 
-pids=()
-stop() {
-  trap - INT TERM EXIT
-  echo
-  echo "Stopping Hearth (${#pids[@]} processes)..."
-  kill -TERM "${pids[@]}" 2>/dev/null
-  # Give them a moment to finish the work in hand, then make sure.
-  for _ in $(seq 1 50); do
-    alive=0
-    for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
-    [ "$alive" = 0 ] && break
-    sleep 0.2
-  done
-  kill -KILL "${pids[@]}" 2>/dev/null
-  wait 2>/dev/null
-  echo "Stopped."
-}
+# shellcheck source=scripts/processes.sh
+source scripts/processes.sh
+stop() { stop_processes Hearth 50; }
 trap stop INT TERM EXIT
 
 "$BIN/uvicorn" config.asgi:application --host "$HOST" --port "$PORT" --no-access-log --lifespan off &

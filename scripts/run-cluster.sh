@@ -138,23 +138,10 @@ NGINX
 # --- Processes ---------------------------------------------------------------------------
 LOG="$VAR_DIR/cluster.log"
 : >"$LOG"
-pids=()
+# shellcheck source=scripts/processes.sh
+source scripts/processes.sh
 names=()
-stop() {
-  trap - INT TERM EXIT
-  echo
-  echo "Stopping the Hearth cluster (${#pids[@]} processes)..."
-  kill -TERM "${pids[@]}" 2>/dev/null
-  for _ in $(seq 1 75); do
-    alive=0
-    for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
-    [ "$alive" = 0 ] && break
-    sleep 0.2
-  done
-  kill -KILL "${pids[@]}" 2>/dev/null
-  wait 2>/dev/null
-  echo "Stopped."
-}
+stop() { stop_processes "the Hearth cluster" 75; }
 trap 'stop; exit 130' INT TERM
 trap stop EXIT
 
