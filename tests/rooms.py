@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import json
+import os
 from datetime import timedelta
 from typing import Any
 
@@ -90,3 +92,16 @@ async def connect(
         await socket.send({"type": "resume", "last_seq": resume})
         await socket.receive_type("caught_up")
     return socket, first
+
+
+def isolate_channel_layer(test_settings: Any, tag: str = "") -> None:
+    """On Redis, give this test process a channel-layer prefix of its own: pub/sub channels are
+    server-wide, not per database, so another test run on the same Redis has rooms with the
+    same pks. `test_settings` is pytest-django's `settings` fixture (undone after the test)."""
+    layer = test_settings.CHANNEL_LAYERS["default"]
+    if not layer["BACKEND"].endswith("RedisPubSubChannelLayer"):
+        return
+    isolated = copy.deepcopy(test_settings.CHANNEL_LAYERS)
+    prefix = layer["CONFIG"].get("prefix", "asgi")
+    isolated["default"]["CONFIG"]["prefix"] = f"{prefix}{'-' + tag if tag else ''}-{os.getpid()}"
+    test_settings.CHANNEL_LAYERS = isolated

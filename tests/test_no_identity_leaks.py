@@ -25,10 +25,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import copy
 import html
 import json
-import os
 import re
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
@@ -688,11 +686,7 @@ def documented() -> tuple[set[str], set[str]]:
 async def room_sockets(monkeypatch: pytest.MonkeyPatch, settings: Any, transactional_db: None) -> AsyncIterator[None]:
     """Sockets record every frame they receive (test_room_protocol's Sock); all closed after."""
     monkeypatch.setattr(rooms, "Socket", Sock)
-    layer = settings.CHANNEL_LAYERS["default"]
-    if layer["BACKEND"].endswith("RedisPubSubChannelLayer"):
-        isolated = copy.deepcopy(settings.CHANNEL_LAYERS)
-        isolated["default"]["CONFIG"]["prefix"] = f"{layer['CONFIG'].get('prefix', 'asgi')}-leaks-{os.getpid()}"
-        settings.CHANNEL_LAYERS = isolated
+    rooms.isolate_channel_layer(settings, "leaks")
     FRAMES.clear()
     SOCKETS.clear()
     yield

@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import copy
 import itertools
 import json
-import os
 import re
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timedelta
@@ -125,13 +123,7 @@ async def _room_sockets(
     """Sockets record their frames; all are closed after the test; no frame carries an email
     or a user id (the users of the test's fixtures are checked by pk as well)."""
     monkeypatch.setattr(rooms, "Socket", Sock)
-    layer = settings.CHANNEL_LAYERS["default"]
-    if layer["BACKEND"].endswith("RedisPubSubChannelLayer"):
-        # Redis pub/sub channels are server-wide, not per database: another test run on the
-        # same Redis has rooms with the same pks. A prefix of this process's own keeps them apart.
-        isolated = copy.deepcopy(settings.CHANNEL_LAYERS)
-        isolated["default"]["CONFIG"]["prefix"] = f"{layer['CONFIG'].get('prefix', 'asgi')}-{os.getpid()}"
-        settings.CHANNEL_LAYERS = isolated
+    rooms.isolate_channel_layer(settings)
     FRAMES.clear()
     SOCKETS.clear()
     yield

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import copy
 import json
-import os
 from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 from typing import Any, TypeVar
@@ -31,7 +29,7 @@ from accounts.sessions import describe_browser, end_sessions
 from config.asgi import application
 from meetings.models import Meeting
 from tests.conftest import PASSWORD
-from tests.rooms import going, open_meeting
+from tests.rooms import going, isolate_channel_layer, open_meeting
 
 T = TypeVar("T")
 
@@ -222,11 +220,7 @@ async def db(function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
 async def isolated_layer(settings: Any, transactional_db: None) -> AsyncIterator[list[WebsocketCommunicator]]:
     """A channel-layer prefix of this process's own on Redis (pub/sub channels are shared by
     every database of a server); every socket opened is closed after the test."""
-    layer = settings.CHANNEL_LAYERS["default"]
-    if layer["BACKEND"].endswith("RedisPubSubChannelLayer"):
-        isolated = copy.deepcopy(settings.CHANNEL_LAYERS)
-        isolated["default"]["CONFIG"]["prefix"] = f"{layer['CONFIG'].get('prefix', 'asgi')}-sessions-{os.getpid()}"
-        settings.CHANNEL_LAYERS = isolated
+    isolate_channel_layer(settings, "sessions")
     opened: list[WebsocketCommunicator] = []
     yield opened
     for communicator in opened:

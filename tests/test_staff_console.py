@@ -5,8 +5,6 @@ Redis shown as problems on a page that still renders."""
 from __future__ import annotations
 
 import asyncio
-import copy
-import os
 import re
 import time
 import uuid
@@ -42,7 +40,7 @@ from tests import rooms
 from tests.conftest import FROZEN_NOW, add_member, make_user
 from tests.groups_fixtures import *  # noqa: F403
 from tests.groups_fixtures import GroupCast, build_cast, client_as, make_person
-from tests.rooms import going, open_meeting
+from tests.rooms import going, isolate_channel_layer, open_meeting
 from tests.test_healthz import PrivateRedis, private_redis, redis_services_on  # noqa: F401 - a fixture
 
 pytestmark = pytest.mark.django_db
@@ -481,13 +479,7 @@ async def room_sockets(settings, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
     """Sockets through the real ASGI app, with this process's count published without delay."""
     monkeypatch.setattr(open_sockets, "MIN_INTERVAL_SECONDS", 0.05)
     settings.VAR_DIR = tmp_path
-    layer = settings.CHANNEL_LAYERS["default"]
-    if "CONFIG" in layer:
-        # Redis pub/sub channels are server-wide: a prefix of this process's own keeps other test
-        # runs on the same Redis out of these rooms.
-        isolated = copy.deepcopy(settings.CHANNEL_LAYERS)
-        isolated["default"]["CONFIG"]["prefix"] = f"{layer['CONFIG'].get('prefix', 'asgi')}-{os.getpid()}"
-        settings.CHANNEL_LAYERS = isolated
+    isolate_channel_layer(settings)
     yield
     # Connections opened by the consumers' database thread, closed before the test database goes.
     await database_sync_to_async(connections.close_all)()
